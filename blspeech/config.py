@@ -1,0 +1,240 @@
+"""The recipe: one typed tree of dataclasses, read from YAML, overridden with ``section.key=value``.
+
+One source of truth for every stage. Unknown keys and wrong value types are errors that name the
+key and the file, so a typo in a recipe never silently falls back to a default. The resolved
+recipe is saved in the experiment dir and inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from blspeech.fileio import write_text_atomic
+
+
+class ConfigError(ValueError):
+    """A recipe or override is wrong; the message names the key and where it came from."""
+
+
+@dataclass
+class CorpusConfig:
+    """Where the LDC-layout corpus is, and whether to synthesize it first."""
+
+    synthesize: bool = True
+    dir: str = "corpora/swbd_mini"
+    hours: float = 2.0
+    speakers: int = 40
+    eval_minutes: float = 15.0
+    seed: int = 1
+    jobs: int = 2
+    # Real-corpus locations (LDC97S62 + ms98 transcripts + Hub5'00); relative paths are under `dir`.
+    swb1: str = "swb1"
+    transcripts: str = "swb_ms98_transcriptions"
+    hub5: str = "hub5e_00"
+
+
+@dataclass
+class DataConfig:
+    """Kaldi data dirs produced by data prep."""
+
+    dir: str = "data/swbd_mini"
+    dev_utterances: int = 200
+    max_duplicates: int = 300
+    train_set: str = "train"
+    dev_set: str = "dev"
+    test_sets: list[str] = field(default_factory=lambda: ["eval2000"])
+
+
+@dataclass
+class SpecAugmentSettings:
+    freq_masks: int = 2
+    freq_width: int = 8
+    time_masks: int = 2
+    time_width: int = 20
+
+
+@dataclass
+class FeatureConfig:
+    """Log-mel features; option names and units as Kaldi's."""
+
+    num_mel_bins: int = 40
+    channels: int = 3
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+    dither: float = 0.0
+    cmvn: str = "speaker"
+    norm_vars: bool = True
+    speed_perturb: list[float] = field(default_factory=list)
+    specaugment: bool = True
+    specaugment_settings: SpecAugmentSettings = field(default_factory=SpecAugmentSettings)
+    jobs: int = 2
+
+
+@dataclass
+class UnitConfig:
+    kind: str = "unigram"
+    vocab_size: int = 256
+
+
+@dataclass
+class ModelConfig:
+    """The acoustic model from the registry; ``compare`` lists baselines trained the same way."""
+
+    name: str = "bl-vgg-small"
+    compare: list[str] = field(default_factory=lambda: ["vgg-small"])
+    output: str = "ctc"
+    time_subsampling: int = 4
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    max_frames: int = 20000
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    momentum: float = 0.9
+    warmup_steps: int = 200
+    schedule: str = "cosine"
+    grad_clip: float = 5.0
+    validate_every_steps: int = 200
+    checkpoint_every_minutes: float = 5.0
+    keep_checkpoints: int = 3
+    average_best: int = 3
+    max_bad_steps: int = 20
+    num_workers: int = 0
+    threads: int = 0
+    device: str = "auto"
+    amp: bool = True
+
+
+@dataclass
+class DecodeConfig:
+    lm_order: int = 3
+    arpa: str = ""
+    beam_size: int = 50
+    beam_threshold: float = 25.0
+    lm_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0])
+    word_scores: list[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0, 2.0])
+
+
+@dataclass
+class Recipe:
+    """A whole experiment. ``exp_dir`` holds one sub-directory per model."""
+
+    exp_dir: str = "exp/swbd_mini"
+    seed: int = 1
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    units: UnitConfig = field(default_factory=UnitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+
+def _check_value(value: Any, annotation: Any, key: str, source: str) -> Any:
+    """Return ``value`` converted to ``annotation`` where that is lossless, else raise ConfigError."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{key}' must be a mapping, got {value!r}")
+        return _build(annotation, value, key, source)
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")
+        (item_type,) = typing.get_args(annotation)[:1]
+        return [_check_value(v, item_type, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{key}' must be a mapping, got {value!r}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if annotation is Any:
+        return value
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+    if not isinstance(value, annotation) or (annotation is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: '{key}' must be {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            raise ConfigError(f"{source}: unknown key '{dotted}' (valid: {', '.join(sorted(names))})")
+        kwargs[key] = _check_value(value, hints[key], dotted, source)
+    return cls(**kwargs)
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a YAML recipe (safe_load) and apply ``a.b=value`` overrides, all type-checked."""
+    values: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{source}: not valid YAML: {err}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: the recipe must be a mapping of sections")
+        values = loaded or {}
+    recipe = _build(Recipe, values, "", source)
+    for text in overrides:
+        recipe = apply_override(recipe, text)
+    return recipe
+
+
+def apply_override(recipe: Recipe, text: str) -> Recipe:
+    """Return a copy of ``recipe`` with one ``section.key=value`` override applied and checked."""
+    parts, value = _parse_override(text)
+    tree = to_dict(recipe)
+    node = tree
+    for depth, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"--set {text}: unknown key '{'.'.join(parts[: depth + 1])}'")
+        node = node[part]
+    if not isinstance(node, dict) or (parts[-1] not in node and not _is_free_mapping(recipe, parts[:-1])):
+        raise ConfigError(f"--set {text}: unknown key '{'.'.join(parts)}'")
+    node[parts[-1]] = value
+    return _build(Recipe, tree, "", f"--set {text}")
+
+
+def _is_free_mapping(recipe: Recipe, parts: list[str]) -> bool:
+    """True where the path names a ``dict`` field (e.g. model.overrides) that takes any key."""
+    node: Any = recipe
+    for part in parts:
+        node = getattr(node, part, None)
+    return isinstance(node, dict)
+
+
+def to_dict(recipe: Recipe) -> dict[str, Any]:
+    return dataclasses.asdict(recipe)
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> None:
+    """Write the resolved recipe as YAML (atomically), so every run records what it ran with."""
+    write_text_atomic(path, yaml.safe_dump(to_dict(recipe), sort_keys=False))

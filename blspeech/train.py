@@ -1,0 +1,160 @@
+"""The main job: every stage of a recipe, in order, each skipped when its outputs are complete.
+
+    python -m blspeech.train recipes/swbd_mini.yaml
+    python -m blspeech.train recipes/swbd.yaml --set corpus.dir=/data/ldc --set train.epochs=20
+    python -m blspeech.train recipes/tiny.yaml --stage train --stop-stage decode --resume
+
+Stages: corpus (synthesize if the recipe says so) -> prep (Kaldi data dirs) -> features
+(log-mel + CMVN stats) -> units (sentencepiece, lexicon, n-gram LM) -> train (the bL model and
+each baseline in ``model.compare``) -> decode (greedy and LM beam search, LM weights tuned on
+dev) -> score (sclite-style reports and the WER table).
+
+This module only wires stages together; each stage's work lives in its own module, which also
+has its own ``python -m`` entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from blspeech.config import ConfigError, Recipe, load_recipe, save_recipe
+from blspeech.experiment import Experiment
+from blspeech.fileio import write_text_atomic
+from blspeech.training.lock import ExperimentLock, ExperimentLocked
+
+log = logging.getLogger("blspeech")
+STAGES = ("corpus", "prep", "features", "units", "train", "decode", "score")
+COMPLETE = ".complete"
+
+
+def stage_corpus(exp: Experiment, args: argparse.Namespace) -> None:
+    """Synthesize the LDC-layout corpus (embedded recipes), or check the real one is there."""
+    corpus = exp.recipe.corpus
+    if not corpus.synthesize:
+        for part in (corpus.swb1, corpus.transcripts):
+            if not exp.corpus_part(part).is_dir():
+                raise FileNotFoundError(f"corpus part {exp.corpus_part(part)} not found (recipe corpus.dir / corpus.{part})")
+        return
+    marker = exp.corpus_dir / COMPLETE
+    if marker.exists():
+        log.info("corpus: %s is complete, skipping", exp.corpus_dir)
+        return
+    from blspeech.corpus.synth import synthesize_corpus
+
+    summary = synthesize_corpus(exp.corpus_dir, hours=corpus.hours, speakers=corpus.speakers,
+                                eval_minutes=corpus.eval_minutes, seed=corpus.seed, jobs=corpus.jobs)
+    write_text_atomic(marker, f"{summary}\n")
+
+
+def stage_prep(exp: Experiment, args: argparse.Namespace) -> None:
+    """LDC layout -> data/<train, dev, eval2000>."""
+    marker = exp.data_root / COMPLETE
+    if marker.exists():
+        log.info("prep: %s is complete, skipping", exp.data_root)
+        return
+    from blspeech.data.swbd import prepare_switchboard
+
+    corpus, data = exp.recipe.corpus, exp.recipe.data
+    prepare_switchboard(exp.corpus_part(corpus.swb1), exp.corpus_part(corpus.transcripts),
+                        hub5_dir=exp.corpus_part(corpus.hub5), output_dir=exp.data_root,
+                        dev_utterances=data.dev_utterances, max_duplicates=data.max_duplicates)
+    write_text_atomic(marker, "prepared\n")
+
+
+def stage_features(exp: Experiment, args: argparse.Namespace) -> None:
+    """Speed perturbation (optional), then fbank + CMVN stats for every set (complete sets are kept)."""
+    from blspeech.features.compute import compute_features
+    from blspeech.features.speed_perturb import speed_perturb_data_dir
+
+    feats = exp.recipe.features
+    if feats.speed_perturb and not (exp.train_dir / "wav.scp").exists():
+        speed_perturb_data_dir(exp.data_dir(exp.recipe.data.train_set), exp.train_dir, feats.speed_perturb)
+    for directory in [exp.train_dir, *(exp.data_dir(name) for name in exp.eval_sets)]:
+        compute_features(directory, num_mel_bins=feats.num_mel_bins, frame_length_ms=feats.frame_length_ms,
+                         frame_shift_ms=feats.frame_shift_ms, dither=feats.dither, jobs=feats.jobs)
+
+
+def stage_units(exp: Experiment, args: argparse.Namespace) -> None:
+    """CTC units, the decoding lexicon and the word n-gram LM, all from the training text."""
+    from blspeech.units import prepare_units
+
+    prepare_units(exp)
+
+
+def stage_train(exp: Experiment, args: argparse.Namespace) -> None:
+    """Train the recipe's model and every baseline it is compared with, on the same data and budget."""
+    from blspeech.ctc_training import train_ctc_model
+
+    for name in exp.model_names:
+        train_ctc_model(exp, name, resume=args.resume)
+
+
+def stage_decode(exp: Experiment, args: argparse.Namespace) -> None:
+    """Greedy and LM beam-search decoding of dev and test sets; LM weights tuned on dev only."""
+    from blspeech.decode.recognize import decode_experiment
+
+    for name in exp.model_names:
+        decode_experiment(exp, name)
+
+
+def stage_score(exp: Experiment, args: argparse.Namespace) -> None:
+    """Score every decode against the stm/glm and print the WER table of all models."""
+    from blspeech.results import score_experiment
+
+    table = score_experiment(exp)
+    print(table)
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[Experiment, argparse.Namespace], None]] = {
+    "corpus": stage_corpus, "prep": stage_prep, "features": stage_features, "units": stage_units,
+    "train": stage_train, "decode": stage_decode, "score": stage_score,
+}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m blspeech.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", type=Path, help="YAML recipe, e.g. recipes/swbd_mini.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value, e.g. --set train.lr=1e-3 (repeatable; type-checked)")
+    parser.add_argument("--stage", choices=STAGES, default=STAGES[0], help="first stage to run (default: %(default)s)")
+    parser.add_argument("--stop-stage", choices=STAGES, default=STAGES[-1], help="last stage to run (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue training from the last checkpoint of each model (without it, a model "
+                             "dir that already holds checkpoints is an error, so no run is overwritten by accident)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser.parse_args(argv)
+
+
+def run(recipe: Recipe, args: argparse.Namespace) -> None:
+    """Run the selected stages of ``recipe`` under the experiment lock."""
+    exp = Experiment(recipe)
+    first, last = STAGES.index(args.stage), STAGES.index(args.stop_stage)
+    if first > last:
+        raise ConfigError(f"--stage {args.stage} comes after --stop-stage {args.stop_stage}")
+    with ExperimentLock(exp.exp_dir):
+        save_recipe(recipe, exp.exp_dir / "recipe.yaml")
+        for name in STAGES[first : last + 1]:
+            log.info("=== stage %s ===", name)
+            STAGE_FUNCTIONS[name](exp, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        recipe = load_recipe(args.recipe, args.overrides)
+        run(recipe, args)
+    except (ConfigError, ExperimentLocked, FileNotFoundError) as error:
+        print(f"blspeech.train: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Data parallelism with torch.distributed (launched by torchrun): each rank takes a slice of every global batch.
+
+Slicing global batches, rather than giving each rank whole batches of its own, means N ranks
+step through exactly the batches one process would, so the loss curve matches a single process
+with the same global batch (gradients are averaged by DDP; the loss is normalised by the global
+batch size, see ``Trainer``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, Mapping
+
+import torch
+import torch.distributed as dist
+
+from blspeech.loader import FrameBucketSampler
+
+
+def init_from_environment() -> tuple[int, int]:
+    """Join the process group torchrun describes in the environment; ``(rank, world)``, ``(0, 1)`` without torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def global_sum(value: float, device: torch.device) -> float:
+    """Sum of ``value`` over all ranks (the value itself in a single process)."""
+    if not dist.is_initialized():
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return float(tensor.item())
+
+
+class ShardedBatchSampler:
+    """Wraps a :class:`FrameBucketSampler`; yields this rank's share ``batch[rank::world]`` of each batch.
+
+    A batch smaller than the world gives the ranks past its end its last utterance, so that
+    every rank takes part in every collective step.
+    """
+
+    def __init__(self, sampler: FrameBucketSampler, rank: int, world: int) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not in 0..{world - 1}")
+        self.sampler, self.rank, self.world = sampler, rank, world
+
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def state_dict(self) -> dict[str, int]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self.sampler.load_state_dict(state)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.sampler:
+            yield batch[self.rank::self.world] or batch[-1:]

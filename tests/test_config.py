@@ -1,0 +1,65 @@
+"""The recipe tree: YAML in, typed overrides, errors that name the key and the file."""
+
+from pathlib import Path
+
+import pytest
+
+from blspeech.config import ConfigError, load_recipe, save_recipe
+
+RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
+
+
+def test_defaults_and_overrides():
+    recipe = load_recipe(None, ["train.lr=0.01", "model.overrides.alpha=4", "features.speed_perturb=[0.9, 1.1]"])
+    assert recipe.train.lr == 0.01
+    assert recipe.model.overrides == {"alpha": 4}
+    assert recipe.features.speed_perturb == [0.9, 1.1]
+
+
+def test_int_is_accepted_for_float():
+    assert load_recipe(None, ["train.lr=1"]).train.lr == 1.0
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lrr=1", "unknown key 'train.lrr'"),
+    ("nosuch.key=1", "unknown key 'nosuch'"),
+    ("train.lr=fast", "'train.lr' must be float"),
+    ("train.epochs=1.5", "'train.epochs' must be int"),
+    ("features.specaugment=3", "must be true or false"),
+    ("train.lr", "section.key=value"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(None, [override])
+
+
+def test_unknown_key_in_file_names_key_and_file(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("train:\n  epochs: 2\n  learning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown key 'train\.learning_rate'"):
+        load_recipe(recipe)
+
+
+def test_wrong_type_in_file(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("model:\n  compare: vgg-small\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: 'model\.compare' must be a list"):
+        load_recipe(recipe)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    recipe = tmp_path / "evil.yaml"
+    recipe.write_text("exp_dir: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_recipe(recipe)
+
+
+def test_save_round_trip(tmp_path):
+    recipe = load_recipe(None, ["train.epochs=7"])
+    save_recipe(recipe, tmp_path / "recipe.yaml")
+    assert load_recipe(tmp_path / "recipe.yaml") == recipe
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
+def test_shipped_recipes_load(path):
+    load_recipe(path)

@@ -1,0 +1,122 @@
+"""The training loop on a small featurized data dir: it learns, it is deterministic, and an
+interrupted run resumes to exactly the weights of an uninterrupted one."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from blspeech.config import TrainConfig
+from blspeech.data.kaldi_dir import write_table
+from blspeech.features.ark import write_ark
+from blspeech.features.cmvn import CmvnAccumulator, write_cmvn_stats
+from blspeech.loader import FeatureDataset
+from blspeech.models import build_model
+from blspeech.training.checkpoint import list_checkpoints, load_checkpoint
+from blspeech.training.loop import TooManyBadSteps, Trainer
+
+NUM_UNITS = 6  # blank + 5 labels
+SMALL = dict(epochs=3, max_frames=240, lr=3e-3, warmup_steps=2, validate_every_steps=1000,
+             checkpoint_every_minutes=0.0, average_best=0, threads=1)
+
+
+def make_data_dir(root: Path, utterances: int = 16, nan_utterances: tuple[int, ...] = ()) -> dict[str, list[int]]:
+    """Features whose frames carry their label as a bump in a label-specific band of mel bins."""
+    rng = np.random.default_rng(0)
+    feats, utt2spk, targets, acc = {}, {}, {}, CmvnAccumulator()
+    for index in range(utterances):
+        utt, spk = f"spk{index % 2}-utt{index:03d}", f"spk{index % 2}"
+        labels = rng.integers(1, NUM_UNITS, size=3).tolist()
+        matrix = rng.normal(0, 0.3, size=(60, 40)).astype(np.float32)
+        for position, label in enumerate(labels):
+            matrix[position * 20 : position * 20 + 16, label * 6 : label * 6 + 6] += 3.0
+        acc.add(spk, matrix)
+        if index in nan_utterances:
+            matrix[5, 5] = np.nan
+        feats[utt], utt2spk[utt], targets[utt] = matrix, spk, labels
+    root.mkdir(parents=True)
+    write_table(root / "feats.scp", write_ark(root / "feats.ark", feats.items()))
+    write_table(root / "utt2spk", utt2spk)
+    write_cmvn_stats(root, acc.stats)
+    return targets
+
+
+def make_trainer(root: Path, run: str, nan_utterances: tuple[int, ...] = (), **settings) -> Trainer:
+    data = root / "data"
+    targets = make_data_dir(data, nan_utterances=nan_utterances) if not data.exists() else make_data_dir.cache
+    make_data_dir.cache = targets
+    torch.manual_seed(0)
+    model = build_model("bl-vgg-small", num_outputs=NUM_UNITS, in_channels=1, num_mel_bins=40)
+    train_set = FeatureDataset(data, targets=targets, cmvn="speaker", channels=1)
+    cfg = TrainConfig(**{**SMALL, **settings})
+    return Trainer(model, train_set, None, cfg, root / run, objective="ctc", seed=3)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_training_lowers_the_loss_and_writes_its_records(tmp_path):
+    trainer = make_trainer(tmp_path, "run", epochs=6)
+    final = trainer.fit()
+    assert final.exists()
+    rows = [line.split(",") for line in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
+    losses = [float(row[3]) for row in rows if row[2] == "train"]
+    assert len(losses) == trainer.total_steps
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+
+
+def test_same_seed_same_weights(tmp_path):
+    make_trainer(tmp_path, "a").fit()
+    make_trainer(tmp_path, "b").fit()
+    assert_same_weights(weights(tmp_path / "a" / "final.pt"), weights(tmp_path / "b" / "final.pt"))
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    make_trainer(tmp_path, "whole").fit()
+
+    interrupted = make_trainer(tmp_path, "cut")
+    original = Trainer._train_batch
+    stop_at = interrupted.steps_per_epoch + 2  # in the middle of the second epoch
+
+    def crash_at(self, batch):
+        if self.step == stop_at:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_batch", crash_at)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    monkeypatch.undo()
+    assert not (tmp_path / "cut" / "final.pt").exists()
+    last = load_checkpoint(list_checkpoints(tmp_path / "cut" / "checkpoints")[-1])
+    assert last["step"] == stop_at
+
+    resumed = make_trainer(tmp_path, "cut")
+    resumed.fit()
+    assert resumed.step == resumed.total_steps
+    assert_same_weights(weights(tmp_path / "whole" / "final.pt"), weights(tmp_path / "cut" / "final.pt"))
+    steps = [line.split(",")[0] for line in (tmp_path / "cut" / "metrics.csv").read_text().splitlines()[1:]
+             if line.split(",")[2] == "train"]
+    assert steps == [str(s) for s in range(1, resumed.total_steps + 1)]
+
+
+def test_a_nan_batch_is_skipped_and_counted(tmp_path):
+    trainer = make_trainer(tmp_path, "run", nan_utterances=(3,), epochs=2)
+    trainer.fit()
+    assert trainer.skipped_batches == 2  # the batch holding utterance 3, once per epoch
+    assert trainer.step == trainer.total_steps
+
+
+def test_nan_in_every_batch_stops_the_run(tmp_path):
+    trainer = make_trainer(tmp_path, "run", nan_utterances=tuple(range(16)), max_bad_steps=3)
+    with pytest.raises(TooManyBadSteps, match="3 consecutive"):
+        trainer.fit()
