@@ -16,7 +16,9 @@ has its own ``python -m`` entry.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -136,8 +138,11 @@ def run(recipe: Recipe, args: argparse.Namespace) -> None:
     first, last = STAGES.index(args.stage), STAGES.index(args.stop_stage)
     if first > last:
         raise ConfigError(f"--stage {args.stage} comes after --stop-stage {args.stop_stage}")
-    with ExperimentLock(exp.exp_dir):
-        save_recipe(recipe, exp.exp_dir / "recipe.yaml")
+    # Under torchrun every rank runs this; rank 0 alone holds the lock and writes shared files.
+    leader = int(os.environ.get("RANK", "0")) == 0
+    with ExperimentLock(exp.exp_dir) if leader else contextlib.nullcontext():
+        if leader:
+            save_recipe(recipe, exp.exp_dir / "recipe.yaml")
         for name in STAGES[first : last + 1]:
             log.info("=== stage %s ===", name)
             STAGE_FUNCTIONS[name](exp, args)
