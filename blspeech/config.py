@@ -127,6 +127,29 @@ class DecodeConfig:
 
 
 @dataclass
+class HybridConfig:
+    """The Kaldi system a hybrid model (``model.output: hybrid``) learns from and decodes with.
+
+    Paths may be empty where another one covers them: ``transition_model`` (final.mdl) or
+    ``tree`` + ``topo``; ``words`` and ``word_boundary`` default to the files beside ``graph``
+    as ``utils/mkgraph.sh`` lays them out.
+    """
+
+    alignments: str = ""
+    dev_alignments: str = ""
+    pdf_alignments: bool = False
+    transition_model: str = ""
+    tree: str = ""
+    topo: str = ""
+    graph: str = ""
+    words: str = ""
+    word_boundary: str = ""
+    acoustic_scale: float = 0.1
+    beam: float = 13.0
+    max_active: int = 7000
+
+
+@dataclass
 class Recipe:
     """A whole experiment. ``exp_dir`` holds one sub-directory per model."""
 
@@ -139,6 +162,7 @@ class Recipe:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
 
 
 def _check_value(value: Any, annotation: Any, key: str, source: str) -> Any:
@@ -206,6 +230,11 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str
     for text in overrides:
         recipe = apply_override(recipe, text)
     return recipe
+
+
+def recipe_from_dict(values: dict[str, Any], source: str) -> Recipe:
+    """A recipe saved as a dict (in a checkpoint), checked like a YAML file named ``source``."""
+    return _build(Recipe, values, "", source)
 
 
 def apply_override(recipe: Recipe, text: str) -> Recipe:

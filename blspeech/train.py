@@ -82,6 +82,9 @@ def stage_features(exp: Experiment, args: argparse.Namespace) -> None:
 
 def stage_units(exp: Experiment, args: argparse.Namespace) -> None:
     """CTC units, the decoding lexicon and the word n-gram LM, all from the training text."""
+    if exp.recipe.model.output == "hybrid":
+        log.info("units: hybrid models use the Kaldi tree's pdfs, nothing to do")
+        return
     from blspeech.units import prepare_units
 
     prepare_units(exp)
@@ -89,18 +92,21 @@ def stage_units(exp: Experiment, args: argparse.Namespace) -> None:
 
 def stage_train(exp: Experiment, args: argparse.Namespace) -> None:
     """Train the recipe's model and every baseline it is compared with, on the same data and budget."""
-    from blspeech.ctc_training import train_ctc_model
-
+    if exp.recipe.model.output == "hybrid":
+        from blspeech.hybrid_training import train_hybrid_model as train_model
+    else:
+        from blspeech.ctc_training import train_ctc_model as train_model
     for name in exp.model_names:
-        train_ctc_model(exp, name, resume=args.resume)
+        train_model(exp, name, resume=args.resume)
 
 
 def stage_decode(exp: Experiment, args: argparse.Namespace) -> None:
     """Greedy and LM beam-search decoding of dev and test sets; LM weights tuned on dev only."""
-    from blspeech.decode.recognize import decode_experiment
+    from blspeech.decode.recognize import decode_experiment, decode_hybrid_experiment
 
+    decode = decode_hybrid_experiment if exp.recipe.model.output == "hybrid" else decode_experiment
     for name in exp.model_names:
-        decode_experiment(exp, name)
+        decode(exp, name)
 
 
 def stage_score(exp: Experiment, args: argparse.Namespace) -> None:

@@ -1,0 +1,115 @@
+"""python -m blspeech.decode: decode one data set with one trained model.
+
+CTC models (greedy and LM beam search; LM settings from the run's dev tuning unless given):
+    python -m blspeech.decode --exp exp/swbd_mini/bl-vgg-small --data data/swbd_mini/eval2000
+
+Hybrid models through a Kaldi HCLG (kaldi-decoder, the algorithm of Kaldi's decoders):
+    python -m blspeech.decode --hybrid --exp exp/RUN --data data/eval2000 \\
+        --graph exp/tri/graph/HCLG.fst --model exp/tri/final.mdl     (or --tree tree --topo lang/topo)
+
+Writes DIR/<mode>/hyp.trn, hyp.ctm and recognitions.txt (DIR defaults to EXP/decode_<set>), then
+scores them when the data dir has an stm (and glm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from blspeech.config import Recipe, recipe_from_dict
+from blspeech.data.kaldi_dir import DataDir
+from blspeech.decode.ctc import BeamSearchDecoder
+from blspeech.decode.recognize import (beam, compute_log_probs, decode_hybrid, feature_dataset, greedy,
+                                       hybrid_graph_decoder, hybrid_loglikes, load_model, timed_words, write_hypotheses)
+from blspeech.tokenizer import Tokenizer
+
+log = logging.getLogger("blspeech")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m blspeech.decode", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp", type=Path, required=True, help="trained model dir (holds final.pt)")
+    parser.add_argument("--data", type=Path, required=True, help="Kaldi data dir with feats.scp")
+    parser.add_argument("--out", type=Path, help="output dir (default: EXP/decode_<data dir name>)")
+    ctc = parser.add_argument_group("CTC models")
+    ctc.add_argument("--lm", type=Path, help="ARPA word LM (default: the recipe's, beside the tokenizer)")
+    ctc.add_argument("--lm-weight", type=float, help="LM weight (default: tuned on dev, EXP/decode.json)")
+    ctc.add_argument("--word-score", type=float, help="word insertion score (default: tuned on dev)")
+    ctc.add_argument("--greedy-only", action="store_true", help="skip the LM beam search")
+    hybrid = parser.add_argument_group("hybrid models")
+    hybrid.add_argument("--hybrid", action="store_true", help="decode a hybrid model with an HCLG graph")
+    hybrid.add_argument("--graph", type=Path, help="HCLG.fst (words.txt and phones/word_boundary.int beside it)")
+    hybrid.add_argument("--model", type=Path, help="Kaldi final.mdl (or give --tree and --topo)")
+    hybrid.add_argument("--tree", type=Path, help="Kaldi tree")
+    hybrid.add_argument("--topo", type=Path, help="Kaldi lang/topo")
+    hybrid.add_argument("--words", type=Path, help="words.txt (default: beside the graph)")
+    parser.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
+                        help="score against DATA/stm when present (default: on)")
+    return parser.parse_args(argv)
+
+
+def decode_ctc(args: argparse.Namespace, recipe: Recipe, data: DataDir, log_probs, out: Path) -> list[Path]:
+    exp_root = args.exp.parent  # tokenizer, lexicon and LM are shared by the models of a recipe
+    tokenizer = Tokenizer.load(exp_root / "tokenizer.model")
+    shift = recipe.features.frame_shift_ms / 1000
+    write_hypotheses(out / "greedy", timed_words(greedy(log_probs, tokenizer, shift)), data)
+    written = [out / "greedy"]
+    if args.greedy_only:
+        return written
+    tuned_path = args.exp / "decode.json"
+    tuned = json.loads(tuned_path.read_text()) if tuned_path.exists() else {}
+    lm_weight = args.lm_weight if args.lm_weight is not None else tuned.get("lm_weight")
+    word_score = args.word_score if args.word_score is not None else tuned.get("word_score")
+    if lm_weight is None or word_score is None:
+        raise SystemExit(f"no tuned LM settings in {tuned_path}: give --lm-weight and --word-score")
+    lm = args.lm or exp_root / f"lm_{recipe.decode.lm_order}gram.arpa"
+    decoder = BeamSearchDecoder(tokenizer, exp_root / "lexicon.txt", lm, beam_size=recipe.decode.beam_size,
+                                beam_threshold=recipe.decode.beam_threshold)
+    write_hypotheses(out / "lm", timed_words(beam(log_probs, decoder, lm_weight, word_score, shift)), data)
+    return written + [out / "lm"]
+
+
+def decode_with_graph(args: argparse.Namespace, recipe: Recipe, data: DataDir, log_probs, out: Path) -> list[Path]:
+    from blspeech.hybrid import load_transition_model
+    from blspeech.hybrid_training import PRIOR_COUNTS
+
+    if args.graph is None:
+        raise SystemExit("--hybrid needs --graph HCLG.fst")
+    transition_model = None
+    if args.model or args.tree or args.topo:
+        transition_model = load_transition_model(args.model, tree=args.tree, topo=args.topo)
+    decoder = hybrid_graph_decoder(recipe, args.graph, args.words, transition_model=transition_model)
+    write_hypotheses(out / "graph", decode_hybrid(hybrid_loglikes(log_probs, args.exp / PRIOR_COUNTS), decoder), data)
+    return [out / "graph"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    model, state = load_model(args.exp / "final.pt")
+    recipe = recipe_from_dict(state["recipe"], f"{args.exp / 'final.pt'}")
+    hybrid = state.get("objective") == "hybrid"
+    if args.hybrid != hybrid:
+        raise SystemExit(f"{args.exp} holds a {'hybrid' if hybrid else 'CTC'} model: "
+                         f"{'add' if hybrid else 'drop'} --hybrid")
+    data = DataDir.read(args.data)
+    out = args.out or args.exp / f"decode_{args.data.name}"
+    log_probs = compute_log_probs(model, feature_dataset(recipe, args.data))
+    written = (decode_with_graph if hybrid else decode_ctc)(args, recipe, data, log_probs, out)
+    stm = args.data / "stm"
+    if args.score and stm.exists():
+        from blspeech.score import score
+
+        glm = args.data / "glm"
+        for directory in written:
+            print(score(stm, directory / "hyp.ctm", glm=glm if glm.exists() else None, out_dir=directory).summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

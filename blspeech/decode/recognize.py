@@ -1,0 +1,225 @@
+"""Run a trained acoustic model over a data dir and turn its outputs into recognitions.
+
+``decode_experiment`` is the recipe's decode stage for one model: log-probabilities for dev and
+test sets are computed once, decoded greedily and with the LM beam search (LM weight and word
+score tuned on dev, then applied unchanged to the test sets), and written per set as
+``decode_<set>/<greedy|lm>/hyp.trn``, ``hyp.ctm`` and ``recognitions.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import kaldialign
+import numpy as np
+import torch
+
+from blspeech.config import Recipe
+from blspeech.data.kaldi_dir import DataDir
+from blspeech.decode.ctc import BeamSearchDecoder, Hypothesis, greedy_decode
+from blspeech.decode.tuning import tune_lm_params
+from blspeech.experiment import Experiment
+from blspeech.fileio import atomic_write, write_text_atomic
+from blspeech.hybrid import HybridGraphDecoder, log_priors, loglikes_from_log_posteriors, read_counts
+from blspeech.loader import FeatureDataset, FrameBucketSampler, collate
+from blspeech.models import AcousticModel, build_model
+from blspeech.score.ctm import write_ctm
+from blspeech.score.rules import drop_non_scored_words
+from blspeech.score.trn import write_trn
+from blspeech.skips import SkipLog
+from blspeech.tokenizer import Tokenizer
+from blspeech.training.checkpoint import load_checkpoint
+
+log = logging.getLogger("blspeech")
+
+
+@dataclass
+class LogProbs:
+    """Per-utterance ``(T', V)`` log-probabilities of one data set and the model's time subsampling."""
+
+    utterances: dict[str, torch.Tensor]
+    subsampling: int
+
+    def batches(self, size: int = 16):
+        """``(utt_ids, log_probs (B, T', V), lengths (B,))`` in groups of ``size`` utterances."""
+        ids = list(self.utterances)
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            lengths = torch.tensor([self.utterances[u].shape[0] for u in chunk])
+            padded = torch.nn.utils.rnn.pad_sequence([self.utterances[u] for u in chunk], batch_first=True)
+            yield chunk, padded, lengths
+
+
+def load_model(weights_path: str | Path) -> tuple[AcousticModel, dict]:
+    """Rebuild a model from ``final.pt`` (its architecture is stored beside the weights)."""
+    state = load_checkpoint(weights_path)
+    model = build_model(**state["model_config"])
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
+def feature_dataset(recipe: Recipe, data_dir: str | Path, targets=None, train: bool = False) -> FeatureDataset:
+    """The dataset exactly as the recipe's features section describes it (SpecAugment only for training)."""
+    from blspeech.features.specaugment import SpecAugmentConfig
+
+    feats = recipe.features
+    augment = SpecAugmentConfig(**vars(feats.specaugment_settings)) if train and feats.specaugment else None
+    return FeatureDataset(data_dir, targets=targets, cmvn=feats.cmvn, norm_vars=feats.norm_vars,
+                          channels=feats.channels, specaugment=augment, seed=recipe.seed)
+
+
+@torch.no_grad()
+def compute_log_probs(model: torch.nn.Module, dataset: FeatureDataset, max_frames: int = 20000) -> LogProbs:
+    """Log-softmax outputs of ``model`` for every utterance of ``dataset`` (batched by length, on CPU)."""
+    model.eval()
+    device = next(model.parameters()).device
+    outputs: dict[str, torch.Tensor] = {}
+    for indices in FrameBucketSampler(dataset.num_frames, max_frames=max_frames, shuffle=False, seed=0):
+        batch = collate([dataset[i] for i in indices]).to(device)
+        logits, lengths = model(batch.feats, batch.lengths)
+        log_probs = logits.float().log_softmax(dim=-1).cpu()
+        for row, utt in enumerate(batch.utt_ids):
+            outputs[utt] = log_probs[row, : int(lengths[row])].clone()
+    ordered = {utt: outputs[utt] for utt in sorted(outputs)}
+    return LogProbs(ordered, getattr(model, "time_subsampling", 1))
+
+
+def greedy(log_probs: LogProbs, tokenizer: Tokenizer, frame_shift_s: float) -> dict[str, Hypothesis]:
+    hyps: dict[str, Hypothesis] = {}
+    for ids, batch, lengths in log_probs.batches():
+        decoded = greedy_decode(batch, lengths, tokenizer, subsampling=log_probs.subsampling, frame_shift_s=frame_shift_s)
+        hyps.update(zip(ids, decoded))
+    return hyps
+
+
+def beam(log_probs: LogProbs, decoder: BeamSearchDecoder, lm_weight: float, word_score: float,
+         frame_shift_s: float) -> dict[str, Hypothesis]:
+    hyps: dict[str, Hypothesis] = {}
+    for ids, batch, lengths in log_probs.batches():
+        decoded = decoder(batch, lengths, lm_weight=lm_weight, word_score=word_score,
+                          subsampling=log_probs.subsampling, frame_shift_s=frame_shift_s)
+        hyps.update(zip(ids, decoded))
+    return hyps
+
+
+def hypothesis_wer(hyps: dict[str, Hypothesis], references: dict[str, str]) -> float:
+    """Word error rate (%) of ``hyps`` against Kaldi ``text`` references, for dev monitoring and tuning.
+
+    Non-scored words ([noise], [laughter], <unk>, ...) are dropped from both sides as the hub5
+    rules do; the NIST-style scoring of test sets (stm, glm) is ``blspeech.score``'s job.
+    """
+    errors = words = 0
+    for utt, hyp in hyps.items():
+        ref = drop_non_scored_words(references[utt]).split()
+        counts = kaldialign.edit_distance(ref, drop_non_scored_words(hyp.text).split())
+        errors, words = errors + counts["total"], words + len(ref)
+    return 100.0 * errors / max(1, words)
+
+
+TimedWords = list[tuple[str, float, float]]  # (word, start_s from the utterance start, duration_s)
+
+
+def timed_words(hyps: dict[str, Hypothesis]) -> dict[str, TimedWords]:
+    return {utt: [(w, start, dur) for w, (start, dur) in zip(h.words, h.word_times)] for utt, h in hyps.items()}
+
+
+def write_hypotheses(out_dir: Path, words: dict[str, TimedWords], data: DataDir) -> None:
+    """hyp.trn (sclite trn, speaker-utterance ids), hyp.ctm (absolute times) and readable recognitions."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_trn(out_dir / "hyp.trn", {utt: [w for w, _, _ in timed] for utt, timed in words.items()}, data.utt2spk)
+    if data.segments:
+        write_ctm(out_dir / "hyp.ctm", words, data.segments, data.reco2file_and_channel or None)
+    with atomic_write(out_dir / "recognitions.txt") as handle:
+        for utt, timed in words.items():
+            handle.write(f"{utt}\tref={data.text.get(utt, '')}\n{utt}\thyp={' '.join(w for w, _, _ in timed)}\n")
+
+
+def decode_experiment(exp: Experiment, model_name: str) -> None:
+    """Decode dev and test sets with one trained model (skipping sets already decoded)."""
+    run_dir = exp.run_dir(model_name)
+    done = run_dir / "decode.json"
+    if done.exists():
+        log.info("decode: %s exists, skipping", done)
+        return
+    recipe = exp.recipe
+    model, _ = load_model(run_dir / "final.pt")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    tokenizer = Tokenizer.load(exp.tokenizer_model)
+    shift = recipe.features.frame_shift_ms / 1000
+    sets = {name: DataDir.read(exp.data_dir(name)) for name in exp.eval_sets}
+    outputs = {name: compute_log_probs(model, feature_dataset(recipe, exp.data_dir(name))) for name in sets}
+    decoder = BeamSearchDecoder(tokenizer, exp.lexicon, exp.arpa, beam_size=recipe.decode.beam_size,
+                                beam_threshold=recipe.decode.beam_threshold)
+    dev = recipe.data.dev_set
+    tuning = tune_lm_params(
+        lambda lm_weight, word_score: hypothesis_wer(beam(outputs[dev], decoder, lm_weight, word_score, shift), sets[dev].text),
+        recipe.decode.lm_weights, recipe.decode.word_scores)
+    tuning.write(run_dir / "lm_tuning.txt")
+    best = tuning.best
+    for name, data in sets.items():
+        write_hypotheses(run_dir / f"decode_{name}" / "greedy", timed_words(greedy(outputs[name], tokenizer, shift)), data)
+        write_hypotheses(run_dir / f"decode_{name}" / "lm",
+                         timed_words(beam(outputs[name], decoder, best.lm_weight, best.word_score, shift)), data)
+    write_text_atomic(done, json.dumps({"lm_weight": best.lm_weight, "word_score": best.word_score,
+                                        "sets": list(sets)}, indent=1) + "\n")
+
+
+def hybrid_graph_decoder(recipe: Recipe, graph: str | Path | None = None, words: str | Path | None = None,
+                         word_boundary: str | Path | None = None, transition_model=None):
+    """The recipe's HCLG decoder (paths default to the recipe's ``hybrid`` section and the graph's dir)."""
+    from blspeech.hybrid_training import transition_model_of  # the training module imports this one
+
+    hybrid = recipe.hybrid
+    graph = Path(graph or hybrid.graph)
+    if not graph.is_file():
+        raise FileNotFoundError(f"decoding graph {graph} not found (recipe hybrid.graph or --graph)")
+    words = Path(words or hybrid.words or graph.parent / "words.txt")
+    boundary = word_boundary or hybrid.word_boundary or None
+    return HybridGraphDecoder(graph, transition_model or transition_model_of(recipe), words, word_boundary=boundary,
+                              acoustic_scale=hybrid.acoustic_scale, beam=hybrid.beam, max_active=hybrid.max_active,
+                              frame_shift=recipe.features.frame_shift_ms / 1000)
+
+
+def hybrid_loglikes(log_probs: LogProbs, priors_path: Path) -> dict[str, np.ndarray]:
+    """log posterior - log prior per utterance, ``(T, num_pdfs)`` float32 (what latgen-faster-mapped reads)."""
+    priors = log_priors(read_counts(priors_path))
+    return {utt: loglikes_from_log_posteriors(lp.numpy(), priors) for utt, lp in log_probs.utterances.items()}
+
+
+def decode_hybrid(loglikes: dict[str, np.ndarray], decoder: HybridGraphDecoder) -> dict[str, TimedWords]:
+    """Best paths through the HCLG; utterances without a usable path are counted skips (no words)."""
+    skips = SkipLog("hybrid decode")
+    decoded = {}
+    for utt, matrix in loglikes.items():
+        try:
+            best = decoder.decode(utt, matrix)
+        except ValueError as error:
+            skips.skip(utt, str(error).removeprefix(f"utterance {utt}: "))
+            decoded[utt] = []
+            continue
+        skips.ok()
+        decoded[utt] = [(t.word, t.start, t.duration) for t in best.timed_words]
+    skips.summary()
+    return decoded
+
+
+def decode_hybrid_experiment(exp: Experiment, model_name: str) -> None:
+    """Hybrid decode stage: every eval set through the recipe's HCLG, written as ``decode_<set>/graph``."""
+    from blspeech.hybrid_training import PRIOR_COUNTS  # the training module imports this one
+
+    run_dir = exp.run_dir(model_name)
+    done = run_dir / "decode.json"
+    if done.exists():
+        log.info("decode: %s exists, skipping", done)
+        return
+    model, _ = load_model(run_dir / "final.pt")
+    decoder = hybrid_graph_decoder(exp.recipe)
+    for name in exp.eval_sets:
+        data = DataDir.read(exp.data_dir(name))
+        log_probs = compute_log_probs(model, feature_dataset(exp.recipe, exp.data_dir(name)))
+        words = decode_hybrid(hybrid_loglikes(log_probs, run_dir / PRIOR_COUNTS), decoder)
+        write_hypotheses(run_dir / f"decode_{name}" / "graph", words, data)
+    write_text_atomic(done, json.dumps({"graph": str(exp.recipe.hybrid.graph), "sets": exp.eval_sets}) + "\n")

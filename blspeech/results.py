@@ -1,0 +1,106 @@
+"""The score stage: every decode scored the NIST way, and one WER table for all models of a recipe.
+
+Test sets are scored against their stm/glm (hub5 rules, SWB and CallHome subsets). The dev set
+has no stm from the corpus, so one is written from its data dir (segments + text), which lets
+the same scorer report it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from blspeech.data.kaldi_dir import DataDir
+from blspeech.experiment import Experiment
+from blspeech.fileio import atomic_write, write_text_atomic
+from blspeech.score import score
+
+log = logging.getLogger("blspeech")
+MODES = ("greedy", "lm", "graph")  # CTC: greedy and LM beam search; hybrid: HCLG best path
+
+
+def write_reference_stm(data: DataDir, path: Path) -> None:
+    """An stm for a data dir that has none: one segment per utterance, speaker = Kaldi speaker."""
+    with atomic_write(path) as handle:
+        handle.write(';; LABEL "O" "Overall" "Overall"\n')
+        for utt in sorted(data.segments, key=lambda u: (data.segments[u].recording, data.segments[u].start)):
+            seg = data.segments[utt]
+            file, channel = data.reco2file_and_channel.get(seg.recording, (seg.recording, "A"))
+            handle.write(f"{file} {channel} {data.utt2spk[utt]} {seg.start:.2f} {seg.end:.2f} <O> {data.text[utt]}\n")
+
+
+@dataclass
+class ModelResult:
+    name: str
+    params: int
+    gflops: float
+    wer: dict[str, dict[str, float]]  # "set/mode" -> {"Overall": .., "SWB": .., "CallHome": ..}
+
+
+def reference_files(exp: Experiment, set_name: str) -> tuple[Path, Path | None]:
+    """The stm (written for dev) and glm (if any) a set is scored against."""
+    directory = exp.data_dir(set_name)
+    stm = directory / "stm"
+    if not stm.exists():
+        stm = exp.exp_dir / f"{set_name}.stm"
+        if not stm.exists():
+            write_reference_stm(DataDir.read(directory), stm)
+    glm = directory / "glm"
+    return stm, glm if glm.exists() else None
+
+
+def score_model(exp: Experiment, model_name: str) -> ModelResult:
+    from blspeech.decode.recognize import load_model
+    from blspeech.models import count_parameters, flops_per_second
+
+    run_dir = exp.run_dir(model_name)
+    results: dict[str, dict[str, float]] = {}
+    for set_name in exp.eval_sets:
+        stm, glm = reference_files(exp, set_name)
+        for mode in MODES:
+            decode_dir = run_dir / f"decode_{set_name}" / mode
+            hyp = decode_dir / "hyp.ctm"
+            if not hyp.exists():
+                continue
+            report = score(stm, hyp, glm=glm, out_dir=decode_dir)
+            write_text_atomic(decode_dir / "wer.txt", report.summary() + "\n")
+            results[f"{set_name}/{mode}"] = {name: counts.wer for name, counts in report.subsets.items()}
+            log.info("%s %s %s: %s", model_name, set_name, mode, report.summary())
+    model, _ = load_model(run_dir / "final.pt")
+    features = exp.recipe.features
+    gflops = flops_per_second(model, in_channels=features.channels, num_mel_bins=features.num_mel_bins) / 1e9
+    return ModelResult(model_name, count_parameters(model), gflops, results)
+
+
+def format_table(exp: Experiment, results: list[ModelResult]) -> str:
+    """Markdown: one row per model, WER (%) per set and decoding mode, SWB/CallHome split for test sets."""
+    columns: list[tuple[str, str, str]] = []
+    for set_name in exp.eval_sets:
+        for mode in MODES:
+            subsets = ["Overall"]
+            if set_name != exp.recipe.data.dev_set:
+                subsets = [s for s in ("SWB", "CallHome", "Overall")
+                           if any(s in r.wer.get(f"{set_name}/{mode}", {}) for r in results)]
+            columns += [(set_name, mode, subset) for subset in subsets]
+    baseline = results[-1].gflops if len(results) > 1 else None
+    head = ["model", "params", "GFLOPs/s audio", "FLOPs vs last"] + [
+        f"{s} {m}" + ("" if sub == "Overall" else f" {sub}") for s, m, sub in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        ratio = f"{r.gflops / baseline:.3f}" if baseline else "-"
+        cells = [r.name, f"{r.params / 1e6:.2f}M", f"{r.gflops:.3f}", ratio]
+        cells += [f"{r.wer[f'{s}/{m}'][sub]:.1f}" if sub in r.wer.get(f"{s}/{m}", {}) else "-" for s, m, sub in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def score_experiment(exp: Experiment) -> str:
+    """Score all models of the recipe; write exp_dir/results.md and results.json; return the table."""
+    results = [score_model(exp, name) for name in exp.model_names]
+    table = format_table(exp, results)
+    write_text_atomic(exp.exp_dir / "results.md", table)
+    write_text_atomic(exp.exp_dir / "results.json",
+                      json.dumps([r.__dict__ for r in results], indent=1) + "\n")
+    return table
