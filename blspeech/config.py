@@ -34,10 +34,12 @@ class CorpusConfig:
     eval_minutes: float = 15.0
     seed: int = 1
     jobs: int = 2
-    # Real-corpus locations (LDC97S62 + ms98 transcripts + Hub5'00); relative paths are under `dir`.
-    swb1: str = "swb1"
+    # Corpus parts as LDC ships them (the synthesizer writes the same); relative paths are under `dir`.
+    swb1: str = "LDC97S62"
     transcripts: str = "swb_ms98_transcriptions"
-    hub5: str = "hub5e_00"
+    hub5: str = "LDC2002S09"
+    hub5_transcripts: str = "LDC2002T43"
+    sph_reader: str = "sox"
 
 
 @dataclass

@@ -61,9 +61,12 @@ def stage_prep(exp: Experiment, args: argparse.Namespace) -> None:
     from blspeech.data.swbd import prepare_switchboard
 
     corpus, data = exp.recipe.corpus, exp.recipe.data
+    hub5 = exp.corpus_part(corpus.hub5)
     prepare_switchboard(exp.corpus_part(corpus.swb1), exp.corpus_part(corpus.transcripts),
-                        hub5_dir=exp.corpus_part(corpus.hub5), output_dir=exp.data_root,
-                        dev_utterances=data.dev_utterances, max_duplicates=data.max_duplicates)
+                        hub5_dir=hub5 if hub5.exists() else None,
+                        hub5_transcripts_dir=exp.corpus_part(corpus.hub5_transcripts), output_dir=exp.data_root,
+                        dev_utterances=data.dev_utterances, max_duplicates=data.max_duplicates,
+                        sph_reader=corpus.sph_reader)
     write_text_atomic(marker, "prepared\n")
 
 

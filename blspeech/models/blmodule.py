@@ -1,0 +1,111 @@
+"""The Big-Little module (Chen et al., ICLR 2019), written once for any block and K >= 2 branches.
+
+Branch k (k = 0 .. K-1) sees the stage input at 1/2^k resolution. The last branch is
+the Big-Branch: the baseline stage's blocks minus one, the first with stride 2 in
+frequency and time. Lower k are Little-Branches, ``alpha`` times thinner and ``beta``
+times shallower per step: width = channels / alpha^(K-1-k), depth = max(1,
+depth // beta^(K-1-k) - 1) (for K = 2 this is the paper's width / alpha, depth
+max(1, blocks // beta - 1), and the Big-Branch's depth - 1 follows from the same rule).
+
+Merge: every Little output is widened back by a 1x1 conv + BN, every lower-resolution
+output is upsampled with nearest neighbour and cropped to branch 0's exact size, all are
+added, ReLU.
+A fusion block at full resolution then applies the stage's own stride, so it computes at
+the output resolution and the module outputs what the baseline stage would:
+(B, C_in, F, T) -> (B, channels, ceil(F / stride[0]), ceil(T / stride[1])).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from blspeech.models.blocks import BlockFactory, Stride, conv1x1_bn, stack_blocks
+
+
+class Branch(nn.Module):
+    """One resolution of a bL-module: ``downsample`` (pre-pooling, for k >= 2), ``blocks``
+    (the first strided by 2 for k >= 1), then ``widen`` (1x1 conv + BN for Little-Branches,
+    identity for the Big-Branch). (B, C_in, F, T) -> (B, channels, ~F / 2^k, ~T / 2^k)."""
+
+    def __init__(self, downsample: nn.Module, blocks: nn.Module, widen: nn.Module) -> None:
+        super().__init__()
+        self.downsample = downsample
+        self.blocks = blocks
+        self.widen = widen
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.widen(self.blocks(self.downsample(x)))
+
+
+def branch_width(channels: int, alpha: int, level: int) -> int:
+    """Width of a branch ``level`` steps thinner than the Big-Branch."""
+    return channels // alpha ** level
+
+
+def branch_depth(depth: int, beta: int, level: int) -> int:
+    """Depth of a branch ``level`` steps shallower than the Big-Branch (level 0: depth - 1)."""
+    return max(1, depth // beta ** level - 1)
+
+
+def _make_branch(block: BlockFactory, in_channels: int, channels: int, depth: int, *, resolution: int,
+                 branches: int, alpha: int, beta: int) -> Branch:
+    level = branches - 1 - resolution  # 0 for the Big-Branch
+    width = branch_width(channels, alpha, level)
+    strides: list[Stride] = [(2, 2) if resolution > 0 else (1, 1)] + [(1, 1)] * (branch_depth(depth, beta, level) - 1)
+    pre_pool = 2 ** (resolution - 1) if resolution >= 2 else 1
+    downsample = (nn.AvgPool2d(kernel_size=pre_pool, stride=pre_pool, ceil_mode=True)
+                  if pre_pool > 1 else nn.Identity())
+    is_big = level == 0
+    # The Big-Branch ends before its ReLU (the merge applies it to the sum); Little-Branches
+    # end with theirs, then are widened by conv + BN, as in the authors' code.
+    blocks = stack_blocks(block, in_channels, width, strides, final_activation=not is_big)
+    widen = nn.Identity() if is_big else conv1x1_bn(width, channels)
+    return Branch(downsample, blocks, widen)
+
+
+def upsample_nearest(x: Tensor, factor: int, height: int, width: int) -> Tensor:
+    """Nearest-neighbour upsampling by an integer ``factor``, cropped to (height, width).
+
+    Full-resolution position i reads low-resolution position i // factor whatever the
+    input length, so padding an utterance cannot shift which value a real frame reads
+    (``interpolate(size=...)`` rescales by in/out and, for factor 4 and up, would).
+    """
+    upsampled = F.interpolate(x, scale_factor=float(factor), mode="nearest")
+    return upsampled[:, :, :height, :width]
+
+
+class BigLittleModule(nn.Module):
+    """bL-module replacing one baseline stage of ``depth`` blocks of ``block``.
+
+    ``branches[0]`` is the full-resolution Little-Branch, ``branches[-1]`` the Big-Branch.
+    """
+
+    def __init__(self, block: BlockFactory, in_channels: int, channels: int, depth: int,
+                 stride: Stride = (1, 1), *, alpha: int = 2, beta: int = 4, branches: int = 2) -> None:
+        super().__init__()
+        if branches < 2:
+            raise ValueError(f"a bL-module needs branches >= 2, got {branches}")
+        if depth < 2:
+            raise ValueError(f"a bL-module needs depth >= 2 (Big-Branch = depth - 1 blocks), got {depth}")
+        if alpha < 1 or beta < 1:
+            raise ValueError(f"alpha and beta must be >= 1, got alpha={alpha}, beta={beta}")
+        if branch_width(channels, alpha, branches - 1) < 1:
+            raise ValueError(f"channels {channels} too few for alpha {alpha} with {branches} branches")
+        self.branches = nn.ModuleList(
+            _make_branch(block, in_channels, channels, depth, resolution=k, branches=branches, alpha=alpha, beta=beta)
+            for k in range(branches))
+        self.fusion = block(channels, channels, tuple(stride), True)
+
+    def merge_branches(self, x: Tensor) -> Tensor:
+        """(B, C_in, F, T) -> (B, channels, F, T): relu(sum of branches at full resolution)."""
+        merged = self.branches[0](x)
+        for resolution, branch in enumerate(self.branches):
+            if resolution > 0:
+                merged = merged + upsample_nearest(branch(x), 1 << resolution, merged.shape[2], merged.shape[3])
+        return torch.relu(merged)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, F, T) -> (B, channels, ceil(F / stride[0]), ceil(T / stride[1]))."""
+        return self.fusion(self.merge_branches(x))

@@ -1,0 +1,85 @@
+"""Cost figures of an acoustic model: FLOPs per second of audio, parameters, receptive field."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from blspeech.models.acoustic import AcousticModel
+
+
+def flops_per_second(model: nn.Module, *, in_channels: int, num_mel_bins: int, seconds: float = 1.0,
+                     frame_rate: int = 100) -> float:
+    """FLOPs of one inference pass per second of audio, as ``FlopCounterMode`` counts them
+    (2 x multiply-adds of convs and matmuls; pooling, BN and element-wise ops are free).
+
+    Input: one utterance of ``seconds`` x ``frame_rate`` frames, (1, C, F, T).
+    """
+    if seconds <= 0 or frame_rate <= 0:
+        raise ValueError(f"seconds and frame_rate must be > 0, got seconds={seconds}, frame_rate={frame_rate}")
+    frames = max(1, round(seconds * frame_rate))
+    x = torch.zeros(1, in_channels, num_mel_bins, frames)
+    lengths = torch.tensor([frames])
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x, lengths)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() / seconds
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def receptive_field_frames(model: AcousticModel, *, max_frames: int = 1 << 14) -> int:
+    """Input frames that can influence one output frame of the CNN (stem + stages; the
+    position-wise head adds none, a recurrent head sees the whole past).
+
+    Measured exactly, not estimated: on a copy whose weights are all positive and whose
+    max-pools are average pools over the same windows, every path from an input frame to
+    the centre output frame has a positive gradient, so the frames with non-zero gradient
+    are exactly the receptive field.
+    """
+    probe = _positive_copy(model)
+    frames = 64
+    while frames <= max_frames:
+        x = torch.ones(1, probe.in_channels, probe.num_mel_bins, frames, dtype=torch.float64, requires_grad=True)
+        lengths = torch.tensor([frames])
+        features = probe.stem(x)
+        for stage in probe.stages:
+            features, lengths = stage(features, lengths)
+        features[..., features.shape[-1] // 2].sum().backward()
+        touched = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 2))).flatten()
+        first, last = int(touched[0]), int(touched[-1])
+        if first > 0 and last < frames - 1:
+            return last - first + 1
+        frames *= 2
+    raise ValueError(f"receptive field wider than max_frames={max_frames}")
+
+
+def _positive_copy(model: AcousticModel) -> AcousticModel:
+    probe = copy.deepcopy(model).double().eval()
+    _average_instead_of_max(probe)
+    with torch.no_grad():
+        for parameter in probe.parameters():
+            parameter.abs_()
+        for module in probe.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0)
+    return probe
+
+
+def _average_instead_of_max(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.MaxPool2d):
+            setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
+                                               ceil_mode=child.ceil_mode))
+        else:
+            _average_instead_of_max(child)

@@ -1,0 +1,187 @@
+"""Wall-clock speed of acoustic models, measured side by side in one process.
+
+``python -m blspeech.models.speed bl-vgg-small`` times a bL model and its baseline twin,
+interleaved (model A, model B, A, B, ...) so that both see the same machine load, and
+reports medians: inference throughput (seconds of audio per second) at batch 1 and 16
+and the time of one training step (forward, CTC or cross-entropy, backward, AdamW).
+On a CPU, FLOPs are not wall time: ``--channels-last`` and ``--compile`` show how much
+of the gap is memory layout and un-fused element-wise work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from blspeech.models.acoustic import AcousticModel
+from blspeech.models.registry import baseline_twin_config, build_model, list_models
+
+FRAME_RATE = 100  # input frames per second of audio
+
+
+@dataclass(frozen=True)
+class SpeedReport:
+    """Medians over the repeats. ``inference_audio_per_second[b]``: seconds of audio
+    processed per wall-clock second at batch size b; the training step uses
+    ``train_batch_size`` utterances of ``utterance_seconds`` each."""
+
+    name: str
+    inference_audio_per_second: dict[int, float]
+    train_step_seconds: float
+    train_batch_size: int
+    utterance_seconds: float
+
+    @property
+    def train_audio_per_second(self) -> float:
+        return self.train_batch_size * self.utterance_seconds / self.train_step_seconds
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """How the models run: ``channels_last`` memory format, ``compile`` with torch.compile."""
+
+    channels_last: bool = False
+    compile: bool = False
+
+
+def measure_speed(models: Mapping[str, AcousticModel], *, utterance_seconds: float = 4.0,
+                  batch_sizes: Sequence[int] = (1, 16), train_batch_size: int = 16, repeats: int = 5,
+                  options: SpeedOptions = SpeedOptions()) -> dict[str, SpeedReport]:
+    """Time every model in ``models`` (name -> model), interleaved; one untimed warm-up round.
+
+    The models are copied, so the caller's weights and BN statistics are left untouched.
+    """
+    if repeats < 1 or utterance_seconds <= 0 or train_batch_size < 1 or not batch_sizes:
+        raise ValueError(f"need repeats >= 1, utterance_seconds > 0, train_batch_size >= 1 and batch sizes; got "
+                         f"repeats={repeats}, utterance_seconds={utterance_seconds}, "
+                         f"train_batch_size={train_batch_size}, batch_sizes={list(batch_sizes)}")
+    frames = round(utterance_seconds * FRAME_RATE)
+    timers = {name: _Timers(model, frames, batch_sizes, train_batch_size, options) for name, model in models.items()}
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in models}
+    for round_index in range(repeats + 1):
+        for name, timer in timers.items():
+            for key, seconds in timer.run_once().items():
+                if round_index > 0:  # the first round warms up allocators and compiled graphs
+                    samples[name].setdefault(key, []).append(seconds)
+    audio = utterance_seconds
+    return {
+        name: SpeedReport(
+            name=name,
+            inference_audio_per_second={b: b * audio / statistics.median(samples[name][f"infer{b}"])
+                                        for b in batch_sizes},
+            train_step_seconds=statistics.median(samples[name]["train"]),
+            train_batch_size=train_batch_size, utterance_seconds=audio)
+        for name in models}
+
+
+class _Timers:
+    """One model's inference and training closures on fixed random inputs."""
+
+    def __init__(self, model: AcousticModel, frames: int, batch_sizes: Sequence[int], train_batch_size: int,
+                 options: SpeedOptions) -> None:
+        memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+        self.train_model = copy.deepcopy(model).train().to(memory_format=memory_format)
+        self.eval_model = copy.deepcopy(model).eval().to(memory_format=memory_format)
+        self.optimizer = torch.optim.AdamW(self.train_model.parameters(), lr=1e-4)
+        self.train_forward: Callable[..., tuple[Tensor, Tensor]] = self.train_model
+        self.eval_forward: Callable[..., tuple[Tensor, Tensor]] = self.eval_model
+        if options.compile:
+            self.train_forward = torch.compile(self.train_model, dynamic=False)
+            self.eval_forward = torch.compile(self.eval_model, dynamic=False)
+        generator = torch.Generator().manual_seed(0)
+
+        def features(batch: int) -> tuple[Tensor, Tensor]:
+            x = torch.randn(batch, model.in_channels, model.num_mel_bins, frames, generator=generator)
+            return x.contiguous(memory_format=memory_format), torch.full((batch,), frames)
+
+        self.inference_inputs = {b: features(b) for b in batch_sizes}
+        self.train_inputs = features(train_batch_size)
+        self.output = model.output
+        self.num_outputs = model.num_outputs
+        out_frames = -(-frames // model.time_subsampling)
+        target_length = max(1, out_frames // 3) if model.output == "ctc" else out_frames
+        low = 1 if model.output == "ctc" else 0  # CTC keeps 0 for the blank
+        self.targets = torch.randint(low, model.num_outputs, (train_batch_size, target_length), generator=generator)
+
+    def run_once(self) -> dict[str, float]:
+        seconds = {}
+        with torch.inference_mode():
+            for batch, (x, lengths) in self.inference_inputs.items():
+                start = time.perf_counter()
+                self.eval_forward(x, lengths)
+                seconds[f"infer{batch}"] = time.perf_counter() - start
+        start = time.perf_counter()
+        self._train_step()
+        seconds["train"] = time.perf_counter() - start
+        return seconds
+
+    def _train_step(self) -> None:
+        x, lengths = self.train_inputs
+        logits, out_lengths = self.train_forward(x, lengths)
+        if self.output == "ctc":
+            log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T', B, V) as ctc_loss wants
+            target_lengths = torch.full((x.shape[0],), self.targets.shape[1])
+            loss = F.ctc_loss(log_probs, self.targets, out_lengths, target_lengths, zero_infinity=True)
+        else:
+            loss = F.cross_entropy(logits.reshape(-1, self.num_outputs), self.targets.reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+def format_reports(reports: Mapping[str, SpeedReport], baseline: str) -> str:
+    """A table; the last column is each model's speed relative to ``baseline``."""
+    reference = reports[baseline]
+    batch_sizes = list(reference.inference_audio_per_second)
+    header = "".join(f"  infer b={b:<3d}" for b in batch_sizes) + "  train step (s)  train audio/s  speed-up"
+    lines = [f"{'model':20s}{header}"]
+    for name, report in reports.items():
+        cells = "".join(f"  {report.inference_audio_per_second[b]:10.1f}" for b in batch_sizes)
+        speedups = [report.inference_audio_per_second[b] / reference.inference_audio_per_second[b]
+                    for b in batch_sizes] + [reference.train_step_seconds / report.train_step_seconds]
+        lines.append(f"{name:20s}{cells}  {report.train_step_seconds:14.3f}  {report.train_audio_per_second:13.1f}"
+                     f"  {' / '.join(f'{s:.2f}' for s in speedups)}")
+    lines.append("(inference in seconds of audio per second; speed-up vs "
+                 f"{baseline}: inference per batch size / training)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m blspeech.models.speed", description=__doc__.splitlines()[0])
+    parser.add_argument("name", help=f"a bL model (its baseline twin is timed beside it): {', '.join(list_models())}")
+    parser.add_argument("--num-outputs", type=int, default=32, help="output units (default 32)")
+    parser.add_argument("--num-mel-bins", type=int, default=40, help="mel bins (default 40)")
+    parser.add_argument("--output", default="ctc", help="ctc or hybrid (default ctc)")
+    parser.add_argument("--utterance-seconds", type=float, default=4.0, help="utterance length (default 4 s)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per model (default 5)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both models")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        model = build_model(args.name, num_outputs=args.num_outputs, num_mel_bins=args.num_mel_bins,
+                            output=args.output)
+    except ValueError as error:
+        parser.error(str(error))
+    if not model.config["big_little"]:
+        parser.error(f"{args.name} has no bL-modules; name a bL model (its baseline is timed beside it)")
+    twin = baseline_twin_config(model.config)
+    models = {twin["name"]: build_model(**twin), args.name: model}
+    reports = measure_speed(models, utterance_seconds=args.utterance_seconds, repeats=args.repeats,
+                            options=SpeedOptions(channels_last=args.channels_last, compile=args.compile))
+    print(format_reports(reports, baseline=twin["name"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The speed harness runs every measurement for every model and reports in the right units."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from blspeech.models import build_model
+from blspeech.models.speed import SpeedOptions, format_reports, measure_speed
+
+TINY_STAGES = [{"depth": 3, "channels": 8, "stride": [2, 2]}, {"depth": 2, "channels": 8, "stride": [2, 2]}]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("output", ["ctc", "hybrid"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_measure_speed_reports_every_model(output, channels_last):
+    stages = TINY_STAGES if output == "ctc" else [{**s, "stride": [2, 1]} for s in TINY_STAGES]
+    models = {name: build_model(name, num_outputs=5, num_mel_bins=16, output=output, stages=stages)
+              for name in ("vgg-small", "bl-vgg-small")}
+    before = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in models.items()}
+    reports = measure_speed(models, utterance_seconds=0.3, batch_sizes=(1, 2), train_batch_size=2, repeats=1,
+                            options=SpeedOptions(channels_last=channels_last))
+    assert list(reports) == ["vgg-small", "bl-vgg-small"]
+    for name, report in reports.items():
+        assert set(report.inference_audio_per_second) == {1, 2}
+        assert all(value > 0 for value in report.inference_audio_per_second.values())
+        assert report.train_audio_per_second == pytest.approx(2 * 0.3 / report.train_step_seconds)
+        for key, value in models[name].state_dict().items():  # the caller's model is not trained
+            assert torch.equal(value, before[name][key]), key
+    table = format_reports(reports, baseline="vgg-small").splitlines()
+    assert table[0].split()[:3] == ["model", "infer", "b=1"]
+    assert table[1].startswith("vgg-small") and table[1].endswith("1.00 / 1.00 / 1.00")
+    assert table[2].startswith("bl-vgg-small")
+
+
+def test_measure_speed_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="repeats=0"):
+        measure_speed({}, repeats=0)
