@@ -14,16 +14,12 @@ from blspeech.experiment import Experiment
 from blspeech.models import build_model
 from blspeech.skips import SkipLog
 from blspeech.tokenizer import Tokenizer, encode_transcripts
-from blspeech.training.checkpoint import list_checkpoints
+from blspeech.training.checkpoint import training_needed
 from blspeech.training.distributed import init_from_environment
 from blspeech.training.loop import Trainer
 from blspeech.training.objectives import ctc_feasible
 
 log = logging.getLogger("blspeech")
-
-
-class RunExists(FileExistsError):
-    """A model dir already holds checkpoints and --resume was not given."""
 
 
 def ctc_targets(data_dir: Path, tokenizer: Tokenizer, time_subsampling: int, num_frames: dict[str, int],
@@ -51,12 +47,8 @@ def train_ctc_model(exp: Experiment, model_name: str, *, resume: bool) -> Path:
     """Train ``model_name`` with CTC on the recipe's training set; returns the final weights path."""
     recipe = exp.recipe
     run_dir = exp.run_dir(model_name)
-    final = run_dir / "final.pt"
-    if final.exists():
-        log.info("train: %s exists, skipping", final)
-        return final
-    if list_checkpoints(run_dir / "checkpoints") and not resume:
-        raise RunExists(f"{run_dir} already has checkpoints: pass --resume to continue, or remove it")
+    if not training_needed(run_dir, resume):
+        return run_dir / "final.pt"
     init_from_environment()
     torch.manual_seed(recipe.seed)
     tokenizer = Tokenizer.load(exp.tokenizer_model)

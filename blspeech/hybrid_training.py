@@ -22,7 +22,7 @@ from blspeech.hybrid.priors import count_pdfs, write_counts
 from blspeech.hybrid.transition_model import load_transition_model
 from blspeech.models import build_model
 from blspeech.skips import SkipLog
-from blspeech.training.checkpoint import list_checkpoints
+from blspeech.training.checkpoint import training_needed
 from blspeech.training.distributed import init_from_environment
 from blspeech.training.loop import Trainer
 
@@ -62,16 +62,10 @@ def frame_targets(source: str, recipe: Recipe, transition_model, num_frames: dic
 
 def train_hybrid_model(exp: Experiment, model_name: str, *, resume: bool) -> Path:
     """Train ``model_name`` with frame cross-entropy on pdf-ids; writes priors beside the weights."""
-    from blspeech.ctc_training import RunExists
-
     recipe = exp.recipe
     run_dir = exp.run_dir(model_name)
-    final = run_dir / "final.pt"
-    if final.exists():
-        log.info("train: %s exists, skipping", final)
-        return final
-    if list_checkpoints(run_dir / "checkpoints") and not resume:
-        raise RunExists(f"{run_dir} already has checkpoints: pass --resume to continue, or remove it")
+    if not training_needed(run_dir, resume):
+        return run_dir / "final.pt"
     if not recipe.hybrid.alignments:
         raise ValueError("model.output is hybrid but hybrid.alignments is not set in the recipe")
     init_from_environment()

@@ -40,15 +40,16 @@ class ModelResult:
 
 
 def reference_files(exp: Experiment, set_name: str) -> tuple[Path, Path | None]:
-    """The stm (written for dev) and glm (if any) a set is scored against."""
+    """The stm (written for dev) and glm a set is scored against; a set without a glm borrows the
+    test sets' one, so dev and test follow the same hub5 mapping rules."""
     directory = exp.data_dir(set_name)
     stm = directory / "stm"
     if not stm.exists():
         stm = exp.exp_dir / f"{set_name}.stm"
         if not stm.exists():
             write_reference_stm(DataDir.read(directory), stm)
-    glm = directory / "glm"
-    return stm, glm if glm.exists() else None
+    candidates = [directory / "glm"] + [exp.data_dir(name) / "glm" for name in exp.recipe.data.test_sets]
+    return stm, next((glm for glm in candidates if glm.exists()), None)
 
 
 def score_model(exp: Experiment, model_name: str) -> ModelResult:
@@ -76,20 +77,20 @@ def score_model(exp: Experiment, model_name: str) -> ModelResult:
 
 def format_table(exp: Experiment, results: list[ModelResult]) -> str:
     """Markdown: one row per model, WER (%) per set and decoding mode, SWB/CallHome split for test sets."""
-    columns: list[tuple[str, str, str]] = []
-    for set_name in exp.eval_sets:
-        for mode in MODES:
-            subsets = ["Overall"]
-            if set_name != exp.recipe.data.dev_set:
-                subsets = [s for s in ("SWB", "CallHome", "Overall")
-                           if any(s in r.wer.get(f"{set_name}/{mode}", {}) for r in results)]
-            columns += [(set_name, mode, subset) for subset in subsets]
-    baseline = results[-1].gflops if len(results) > 1 else None
-    head = ["model", "params", "GFLOPs/s audio", "FLOPs vs last"] + [
+    from blspeech.models import baseline_name
+
+    columns = [(set_name, mode, subset)
+               for set_name in exp.eval_sets for mode in MODES
+               for subset in ("SWB", "CallHome", "Overall")
+               if (subset == "Overall" or set_name != exp.recipe.data.dev_set)
+               and any(subset in r.wer.get(f"{set_name}/{mode}", {}) for r in results)]
+    gflops = {r.name: r.gflops for r in results}
+    head = ["model", "params", "GFLOPs/s audio", "FLOPs vs baseline"] + [
         f"{s} {m}" + ("" if sub == "Overall" else f" {sub}") for s, m, sub in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        ratio = f"{r.gflops / baseline:.3f}" if baseline else "-"
+        baseline = baseline_name(r.name)
+        ratio = f"{r.gflops / gflops[baseline]:.3f}" if baseline in gflops else "-"
         cells = [r.name, f"{r.params / 1e6:.2f}M", f"{r.gflops:.3f}", ratio]
         cells += [f"{r.wer[f'{s}/{m}'][sub]:.1f}" if sub in r.wer.get(f"{s}/{m}", {}) else "-" for s, m, sub in columns]
         lines.append("| " + " | ".join(cells) + " |")

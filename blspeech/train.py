@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 from blspeech.config import ConfigError, Recipe, load_recipe, save_recipe
 from blspeech.experiment import Experiment
 from blspeech.fileio import write_text_atomic
+from blspeech.training.checkpoint import RunExists
 from blspeech.training.lock import ExperimentLock, ExperimentLocked
 
 log = logging.getLogger("blspeech")
@@ -164,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         recipe = load_recipe(args.recipe, args.overrides)
         run(recipe, args)
-    except (ConfigError, ExperimentLocked, FileNotFoundError) as error:
+    except (ConfigError, ExperimentLocked, RunExists, FileNotFoundError) as error:
         print(f"blspeech.train: error: {error}", file=sys.stderr)
         return 2
     return 0

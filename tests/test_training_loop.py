@@ -3,6 +3,7 @@ interrupted run resumes to exactly the weights of an uninterrupted one."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from blspeech.models import build_model
 from blspeech.training.checkpoint import list_checkpoints, load_checkpoint
 from blspeech.training.loop import TooManyBadSteps, Trainer
 
+SCRIPT = Path(__file__).parent / "scripts" / "train_small.py"
 NUM_UNITS = 6  # blank + 5 labels
 SMALL = dict(epochs=3, max_frames=240, lr=3e-3, warmup_steps=2, validate_every_steps=1000,
              checkpoint_every_minutes=0.0, average_best=0, threads=1)
@@ -141,9 +143,8 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     closely, the whole curve on average.
     """
     make_trainer(tmp_path, "single", epochs=2).fit()
-    script = Path(__file__).parent / "scripts" / "ddp_train.py"
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
-                    str(script), str(tmp_path), "ddp"], check=True, timeout=300,
+                    str(SCRIPT), str(tmp_path), "ddp", "2"], check=True, timeout=300,
                    env={**os.environ, "OMP_NUM_THREADS": "1"})
     single, ddp = train_losses(tmp_path / "single"), train_losses(tmp_path / "ddp")
     assert len(single) == len(ddp) > 0
@@ -151,3 +152,27 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     assert abs(np.mean(ddp) - np.mean(single)) < 0.15 * np.mean(single), (single, ddp)
     assert ddp[-1] < 0.6 * ddp[0]
     assert (tmp_path / "ddp" / "final.pt").exists()
+
+
+def test_ten_random_kills_always_resume_to_the_uninterrupted_weights(tmp_path):
+    """SIGKILL at 10 random moments (start-up, mid-step, mid-checkpoint-write); every restart
+    finds an intact checkpoint and the final weights equal those of a run never interrupted."""
+    epochs = 50
+    make_trainer(tmp_path, "whole", epochs=epochs).fit()
+    rng = np.random.default_rng(7)
+    command = [sys.executable, str(SCRIPT), str(tmp_path), "killed", str(epochs)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    kills = 0
+    for _ in range(10):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=rng.uniform(2.0, 6.0))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+        if (tmp_path / "killed" / "final.pt").exists():
+            break
+    assert kills >= 3, "the trials should interrupt training several times"
+    subprocess.run(command, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert_same_weights(weights(tmp_path / "whole" / "final.pt"), weights(tmp_path / "killed" / "final.pt"))

@@ -207,11 +207,13 @@ class BeamSearchDecoder:
             frames = [int(step) - 1 for step in best.timesteps]
             hypothesis = _hypothesis(best.tokens.tolist(), frames, float(best.score), self.tokenizer,
                                      subsampling, frame_shift_s)
-            # torchaudio merges equal neighbouring units of the path, so a double letter ("too")
-            # can come back as one ("to"): the words are the decoder's, the times the units'.
-            if len(hypothesis.words) != len(best.words):
+            # The words are the decoder's, the times the units': torchaudio merges equal neighbouring
+            # units of the path, so a double letter ("too") can come back as one ("to"), and units of
+            # a word still incomplete at the last frame are in the path but never became a word.
+            if len(hypothesis.words) < len(best.words):
                 raise RuntimeError(f"units {hypothesis.tokens} spell {hypothesis.words}, decoder said {best.words}")
             hypothesis.words = list(best.words)
+            hypothesis.word_times = hypothesis.word_times[: len(best.words)]
             hypotheses.append(hypothesis)
         return hypotheses
 

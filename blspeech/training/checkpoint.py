@@ -77,3 +77,19 @@ def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torc
         else:
             averaged[key] = last.clone()
     return averaged
+
+
+class RunExists(FileExistsError):
+    """A model dir already holds checkpoints and the caller did not ask to resume."""
+
+
+def training_needed(run_dir: str | Path, resume: bool) -> bool:
+    """False when ``run_dir/final.pt`` exists (the stage is done); raises RunExists when checkpoints
+    exist without ``resume``, so an earlier run is never overwritten by accident."""
+    run_dir = Path(run_dir)
+    if (run_dir / "final.pt").exists():
+        log.info("train: %s exists, skipping", run_dir / "final.pt")
+        return False
+    if list_checkpoints(run_dir / "checkpoints") and not resume:
+        raise RunExists(f"{run_dir} already has checkpoints: pass --resume to continue, or remove it")
+    return True

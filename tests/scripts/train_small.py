@@ -1,4 +1,7 @@
-"""Train the test_training_loop model under torchrun (gloo, CPU): ``torchrun --nproc-per-node N ddp_train.py ROOT RUN``."""
+"""Train test_training_loop's small model in its own process: ``train_small.py ROOT RUN EPOCHS``.
+
+Run under torchrun for the DDP test, or plainly and killed with SIGKILL for the resume trials.
+"""
 
 import sys
 from pathlib import Path
@@ -10,4 +13,4 @@ from test_training_loop import make_trainer  # noqa: E402
 
 if __name__ == "__main__":
     init_from_environment()
-    make_trainer(Path(sys.argv[1]), sys.argv[2], epochs=2).fit()
+    make_trainer(Path(sys.argv[1]), sys.argv[2], epochs=int(sys.argv[3])).fit()

@@ -1,0 +1,113 @@
+"""End to end on the tiny recipe, for real: synthesize, prepare, featurize, train (killed with
+SIGKILL part-way, then resumed), decode and score. Minutes, not seconds.
+
+The bar is "better than chance", measured, not a number tuned to pass: greedy WER on the
+training utterances must fall well below 100% and well below that of the same model untrained.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from blspeech.config import load_recipe
+from blspeech.data.kaldi_dir import read_table
+from blspeech.decode.recognize import compute_log_probs, feature_dataset, greedy, hypothesis_wer, load_model
+from blspeech.experiment import Experiment
+from blspeech.models import build_model
+from blspeech.tokenizer import Tokenizer
+from blspeech.training.checkpoint import list_checkpoints, load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def overrides(root: Path) -> list[str]:
+    return [f"corpus.dir={root / 'corpus'}", f"data.dir={root / 'data'}", f"exp_dir={root / 'exp'}",
+            "train.checkpoint_every_minutes=0.02"]
+
+
+def run_train(root: Path, *args: str, **popen) -> subprocess.Popen:
+    command = [sys.executable, "-m", "blspeech.train", str(REPO / "recipes" / "tiny.yaml"), *args]
+    for item in overrides(root):
+        command += ["--set", item]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finish(process: subprocess.Popen, timeout: float = 1500) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    finish(run_train(root, "--stop-stage", "units"))
+    exp = Experiment(load_recipe(REPO / "recipes" / "tiny.yaml", overrides(root)))
+    run_dir = exp.run_dir(exp.recipe.model.name)
+
+    # Train, and kill -9 the process once it has written a checkpoint a few steps in.
+    training = run_train(root, "--stage", "train", "--stop-stage", "train")
+    deadline = time.monotonic() + 900
+    while not [p for p in list_checkpoints(run_dir / "checkpoints") if load_checkpoint(p)["step"] >= 10]:
+        assert training.poll() is None, training.communicate()[0][-4000:]
+        assert time.monotonic() < deadline, "no checkpoint after 15 minutes"
+        time.sleep(0.5)
+    os.kill(training.pid, signal.SIGKILL)
+    training.communicate()
+    killed_at = load_checkpoint(list_checkpoints(run_dir / "checkpoints")[-1])["step"]
+    assert not (run_dir / "final.pt").exists()
+
+    refused = finish_expecting_failure(run_train(root, "--stage", "train", "--stop-stage", "train"))
+    assert "--resume" in refused
+    output = finish(run_train(root, "--stage", "train", "--resume"))
+    return exp, run_dir, killed_at, output
+
+
+def finish_expecting_failure(process: subprocess.Popen) -> str:
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode != 0
+    return output
+
+
+def test_resumed_run_completes_the_schedule(tiny_run):
+    exp, run_dir, killed_at, _ = tiny_run
+    final = load_checkpoint(list_checkpoints(run_dir / "checkpoints")[-1])
+    rows = [line.split(",") for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
+    steps = [int(row[0]) for row in rows if row[2] == "train"]
+    assert 0 < killed_at < final["step"]
+    assert steps == list(range(1, final["step"] + 1))  # every step once: none lost, none repeated
+    assert (run_dir / "final.pt").exists() and (run_dir / "curves.png").exists()
+
+
+def test_greedy_wer_on_training_utterances_is_far_better_than_chance(tiny_run):
+    exp, run_dir, _, _ = tiny_run
+    tokenizer = Tokenizer.load(exp.tokenizer_model)
+    train_set = feature_dataset(exp.recipe, exp.train_dir)
+    text = read_table(exp.train_dir / "text")
+    shift = exp.recipe.features.frame_shift_ms / 1000
+
+    trained, _ = load_model(run_dir / "final.pt")
+    trained_wer = hypothesis_wer(greedy(compute_log_probs(trained, train_set), tokenizer, shift), text)
+    torch.manual_seed(0)
+    untrained = build_model(**trained.config).eval()
+    chance_wer = hypothesis_wer(greedy(compute_log_probs(untrained, train_set), tokenizer, shift), text)
+    assert chance_wer >= 95.0
+    assert trained_wer < 60.0, f"trained greedy WER {trained_wer:.1f}% on training utterances"
+
+
+def test_decode_and_score_write_the_reports(tiny_run):
+    exp, run_dir, _, output = tiny_run
+    for mode in ("greedy", "lm"):
+        decode_dir = run_dir / "decode_eval2000" / mode
+        assert (decode_dir / "hyp.ctm").stat().st_size > 0
+        assert "%WER" in (decode_dir / "wer.txt").read_text()
+    table = (exp.exp_dir / "results.md").read_text()
+    assert "bl-vgg-small" in table and "eval2000 lm" in table
+    assert "| bl-vgg-small |" in output
