@@ -1,0 +1,108 @@
+"""Read and write sclite trn transcripts (``word word ... (utterance-id)``), for hypotheses without times.
+
+sclite takes the id from the last parenthesised group on the line; words in parentheses before it
+are optionally deletable words, as in stm text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from blspeech.fileio import atomic_write
+from blspeech.score.errors import ScoreInputError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrnUtterance:
+    utt_id: str
+    text: str
+    line: int
+
+
+def parse_trn_line(line: str, path: str | os.PathLike, lineno: int) -> TrnUtterance:
+    """Split ``text (id)``; raise ScoreInputError naming ``path:lineno`` when the id is missing."""
+    stripped = line.rstrip()
+    open_at = stripped.rfind("(")
+    if not stripped.endswith(")") or open_at < 0 or ")" in stripped[open_at + 1 : -1]:
+        raise ScoreInputError(path, lineno, f"trn line must end with '(utterance-id)', got {line.strip()!r}")
+    utt_id = stripped[open_at + 1 : -1].strip()
+    if not utt_id or any(ch.isspace() for ch in utt_id):
+        raise ScoreInputError(path, lineno, f"trn utterance id {utt_id!r} is empty or contains whitespace")
+    return TrnUtterance(utt_id, " ".join(stripped[:open_at].split()), lineno)
+
+
+def read_trn(path: str | os.PathLike) -> list[TrnUtterance]:
+    """All utterances of a trn file in file order; duplicate ids are an error."""
+    utterances: list[TrnUtterance] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith(";;"):
+                continue
+            utterance = parse_trn_line(line, path, lineno)
+            if utterance.utt_id in seen:
+                raise ScoreInputError(path, lineno, f"utterance id {utterance.utt_id!r} already used on line {seen[utterance.utt_id]}")
+            seen[utterance.utt_id] = lineno
+            utterances.append(utterance)
+    return utterances
+
+
+def trn_id(utt: str, speaker: str | None) -> str:
+    """sclite's ``speaker-utterance`` id; Kaldi utterance ids already start with their speaker."""
+    if speaker is None or utt.startswith(speaker):
+        return utt
+    return f"{speaker}-{utt}"
+
+
+def write_trn(path: str | os.PathLike, words_per_utt: Mapping[str, Sequence[str]], utt2spk: Mapping[str, str] | None = None) -> int:
+    """Write one ``words (id)`` line per utterance, sorted by id; return the number of lines."""
+    lines = {}
+    for utt, words in words_per_utt.items():
+        speaker = None
+        if utt2spk is not None:
+            if utt not in utt2spk:
+                raise ValueError(f"utterance {utt!r} has no entry in utt2spk")
+            speaker = utt2spk[utt]
+        for word in words:
+            if not word or any(ch.isspace() for ch in word):
+                raise ValueError(f"utterance {utt!r}: word {word!r} is empty or contains whitespace")
+        lines[trn_id(utt, speaker)] = " ".join(words)
+    with atomic_write(path) as handle:
+        for utt_id in sorted(lines, key=lambda k: k.encode("utf-8")):
+            text = lines[utt_id]
+            handle.write(f"{text} ({utt_id})\n" if text else f"({utt_id})\n")
+    return len(lines)
+
+
+def pair_with_segments(
+    utterances: Sequence[TrnUtterance], segments_by_speaker: Mapping[str, Sequence[T]], path: str | os.PathLike
+) -> list[tuple[T, TrnUtterance]]:
+    """Pair trn utterances with the scored reference segments they transcribe.
+
+    A trn line carries no times, so the pairing is by speaker and order: an utterance belongs to
+    the reference speaker whose id (case-insensitive) is the longest prefix of the utterance id
+    followed by ``-``, ``_`` or nothing (Kaldi utterance ids start with their speaker id); a
+    speaker's utterances, sorted by id, pair with its segments in time order. Raise
+    ScoreInputError when an utterance matches no speaker or a speaker's counts differ.
+    """
+    speakers = {speaker.lower(): speaker for speaker in segments_by_speaker}
+    grouped: dict[str, list[TrnUtterance]] = {speaker: [] for speaker in segments_by_speaker}
+    for utterance in utterances:
+        utt = utterance.utt_id.lower()
+        owners = [s for s in speakers if utt == s or (utt.startswith(s) and utt[len(s)] in "-_")]
+        if not owners:
+            raise ScoreInputError(path, utterance.line, f"utterance id {utterance.utt_id!r} does not start with any reference speaker id")
+        grouped[speakers[max(owners, key=len)]].append(utterance)
+    pairs = []
+    for speaker, segments in segments_by_speaker.items():
+        mine = sorted(grouped[speaker], key=lambda u: u.utt_id.encode("utf-8"))
+        if len(mine) != len(segments):
+            raise ScoreInputError(path, None, f"speaker {speaker!r} has {len(segments)} scored reference segments but {len(mine)} trn utterances")
+        pairs.extend(zip(segments, mine))
+    return pairs
