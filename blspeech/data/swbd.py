@@ -32,6 +32,7 @@ from blspeech.corpus.sphere import SphereError, SphereHeader, read_sphere_header
 from blspeech.data.kaldi_dir import DataDir, Segment
 from blspeech.data.text import IGNORE_SEGMENT, normalize_transcript
 from blspeech.fileio import write_text_atomic
+from blspeech.score.stm import read_stm as read_stm_segments
 from blspeech.skips import SkipLog
 
 log = logging.getLogger("blspeech")
@@ -148,19 +149,8 @@ def read_pem(path: Path) -> list[TimedLine]:
 
 
 def read_stm(path: Path) -> list[TimedLine]:
-    """``en_4156 A en_4156_A 357.64 359.64 <O,en,F,en-F> words`` lines; ``;;`` comments skipped."""
-    lines = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        fields = line.split()
-        if not fields or line.startswith(";;"):
-            continue
-        if len(fields) < 5:
-            raise CorpusError(f"{path}:{lineno}: expected 'file channel speaker start end [<labels>] words', got {line.strip()!r}")
-        words = fields[5:]
-        if words and words[0].startswith("<"):
-            words = words[1:]
-        lines.append(TimedLine(fields[0], fields[1].upper(), *_times(path, lineno, fields[3], fields[4]), " ".join(words)))
-    return lines
+    """``en_4156 A en_4156_A 357.64 359.64 <O,en,F,en-F> words`` lines, read by the scorer's own stm parser."""
+    return [TimedLine(seg.file, seg.channel.upper(), seg.start, seg.end, seg.text) for seg in read_stm_segments(path)]
 
 
 def _times(path: Path, lineno: int, start: str, end: str) -> tuple[float, float]:

@@ -13,9 +13,19 @@ added, ReLU.
 A fusion block at full resolution then applies the stage's own stride, so it computes at
 the output resolution and the module outputs what the baseline stage would:
 (B, C_in, F, T) -> (B, channels, ceil(F / stride[0]), ceil(T / stride[1])).
+
+Pooled merge: when the fusion block begins with a max-pool whose window equals its stride
+(a strided VGG block), ``forward`` pools the Little output *before* adding the upsampled
+branches. Each pooling window lies inside one nearest-upsampling cell, where the upsampled
+value is a constant c, and max(a + c) = max(a) + c, max(relu(a)) = relu(max(a)); floating-point
+addition is monotonic, so the result is bit-for-bit ``fusion(merge_branches(x))``. It saves
+the full-resolution upsample, add and ReLU that would otherwise dominate a CPU's time (the
+Big-Branch of a 2-branch module needs no upsampling at all).
 """
 
 from __future__ import annotations
+
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -65,15 +75,41 @@ def _make_branch(block: BlockFactory, in_channels: int, channels: int, depth: in
     return Branch(downsample, blocks, widen)
 
 
-def upsample_nearest(x: Tensor, factor: int, height: int, width: int) -> Tensor:
-    """Nearest-neighbour upsampling by an integer ``factor``, cropped to (height, width).
+def upsample_nearest(x: Tensor, factor: Union[int, Tuple[int, int]], height: int, width: int) -> Tensor:
+    """Nearest-neighbour upsampling by an integer ``factor`` (or a (frequency, time) pair),
+    cropped to (height, width).
 
     Full-resolution position i reads low-resolution position i // factor whatever the
     input length, so padding an utterance cannot shift which value a real frame reads
     (``interpolate(size=...)`` rescales by in/out and, for factor 4 and up, would).
     """
-    upsampled = F.interpolate(x, scale_factor=float(factor), mode="nearest")
-    return upsampled[:, :, :height, :width]
+    if isinstance(factor, int):
+        factors = (factor, factor)
+    else:
+        factors = factor
+    if factors[0] != 1 or factors[1] != 1:
+        x = F.interpolate(x, scale_factor=(float(factors[0]), float(factors[1])), mode="nearest")
+    return x[:, :, :height, :width]
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def take_leading_pool(block: nn.Module) -> Optional[nn.MaxPool2d]:
+    """Remove and return the max-pool a block begins with, if its window equals its stride.
+
+    The pool is replaced by an identity at the same index, so the block's parameter names
+    (and saved checkpoints) stay the same. Returns None, leaving ``block`` as it is, for
+    blocks that do not begin that way (unstrided or residual blocks).
+    """
+    if not isinstance(block, nn.Sequential) or len(block) == 0 or not isinstance(block[0], nn.MaxPool2d):
+        return None
+    pool = block[0]
+    if _pair(pool.kernel_size) != _pair(pool.stride) or _pair(pool.padding) != (0, 0) or _pair(pool.dilation) != (1, 1):
+        return None
+    block[0] = nn.Identity()
+    return pool
 
 
 class BigLittleModule(nn.Module):
@@ -96,10 +132,22 @@ class BigLittleModule(nn.Module):
         self.branches = nn.ModuleList(
             _make_branch(block, in_channels, channels, depth, resolution=k, branches=branches, alpha=alpha, beta=beta)
             for k in range(branches))
-        self.fusion = block(channels, channels, tuple(stride), True)
+        fusion = block(channels, channels, tuple(stride), True)
+        # ``merge_pool`` is the fusion block's own max-pool, applied inside the merge (see the
+        # module docstring); the fusion block keeps the rest.
+        self.merge_pool = take_leading_pool(fusion)
+        self.fusion = fusion
+        pool_stride = tuple(stride) if self.merge_pool is not None else (1, 1)
+        # Upsampling factor of branch k >= 1 relative to the (pooled) resolution of the merge.
+        self.merge_factors: list[Tuple[int, int]] = [
+            ((1 << k) // pool_stride[0], (1 << k) // pool_stride[1]) for k in range(1, branches)]
 
     def merge_branches(self, x: Tensor) -> Tensor:
-        """(B, C_in, F, T) -> (B, channels, F, T): relu(sum of branches at full resolution)."""
+        """(B, C_in, F, T) -> (B, channels, F, T): relu(sum of branches at full resolution).
+
+        The bL merge as defined; ``forward`` computes ``fusion(merge_branches(x))`` (with
+        ``merge_pool`` in front of ``fusion`` when there is one), pooled first when it can.
+        """
         merged = self.branches[0](x)
         for resolution, branch in enumerate(self.branches):
             if resolution > 0:
@@ -108,4 +156,11 @@ class BigLittleModule(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C_in, F, T) -> (B, channels, ceil(F / stride[0]), ceil(T / stride[1]))."""
-        return self.fusion(self.merge_branches(x))
+        if self.merge_pool is None:
+            return self.fusion(self.merge_branches(x))
+        merged = self.merge_pool(self.branches[0](x))
+        for resolution, branch in enumerate(self.branches):
+            if resolution > 0:
+                merged = merged + upsample_nearest(branch(x), self.merge_factors[resolution - 1],
+                                                   merged.shape[2], merged.shape[3])
+        return self.fusion(torch.relu_(merged))

@@ -47,10 +47,12 @@ class SpeedReport:
 
 @dataclass(frozen=True)
 class SpeedOptions:
-    """How the models run: ``channels_last`` memory format, ``compile`` with torch.compile."""
+    """How the models run: ``channels_last`` memory format, ``compile`` with torch.compile,
+    on ``device`` ("cpu", "cuda", "cuda:1", ...; timings wait for the device to finish)."""
 
     channels_last: bool = False
     compile: bool = False
+    device: str = "cpu"
 
 
 def measure_speed(models: Mapping[str, AcousticModel], *, utterance_seconds: float = 4.0,
@@ -65,7 +67,8 @@ def measure_speed(models: Mapping[str, AcousticModel], *, utterance_seconds: flo
                          f"repeats={repeats}, utterance_seconds={utterance_seconds}, "
                          f"train_batch_size={train_batch_size}, batch_sizes={list(batch_sizes)}")
     frames = round(utterance_seconds * FRAME_RATE)
-    timers = {name: _Timers(model, frames, batch_sizes, train_batch_size, options) for name, model in models.items()}
+    timers = {name: ModelRunner(model, frames, batch_sizes, train_batch_size, options)
+              for name, model in models.items()}
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in models}
     for round_index in range(repeats + 1):
         for name, timer in timers.items():
@@ -83,14 +86,20 @@ def measure_speed(models: Mapping[str, AcousticModel], *, utterance_seconds: flo
         for name in models}
 
 
-class _Timers:
-    """One model's inference and training closures on fixed random inputs."""
+class ModelRunner:
+    """One model's inference and training steps on fixed random inputs, on ``options.device``.
+
+    Inputs are (B, C, F, T) features of ``frames`` frames for every batch size in
+    ``batch_sizes`` (inference) and ``train_batch_size`` (training); the model is copied.
+    """
 
     def __init__(self, model: AcousticModel, frames: int, batch_sizes: Sequence[int], train_batch_size: int,
                  options: SpeedOptions) -> None:
+        device = torch.device(options.device)
         memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
-        self.train_model = copy.deepcopy(model).train().to(memory_format=memory_format)
-        self.eval_model = copy.deepcopy(model).eval().to(memory_format=memory_format)
+        self.device = device
+        self.train_model = copy.deepcopy(model).train().to(device=device, memory_format=memory_format)
+        self.eval_model = copy.deepcopy(model).eval().to(device=device, memory_format=memory_format)
         self.optimizer = torch.optim.AdamW(self.train_model.parameters(), lr=1e-4)
         self.train_forward: Callable[..., tuple[Tensor, Tensor]] = self.train_model
         self.eval_forward: Callable[..., tuple[Tensor, Tensor]] = self.eval_model
@@ -101,7 +110,8 @@ class _Timers:
 
         def features(batch: int) -> tuple[Tensor, Tensor]:
             x = torch.randn(batch, model.in_channels, model.num_mel_bins, frames, generator=generator)
-            return x.contiguous(memory_format=memory_format), torch.full((batch,), frames)
+            x = x.to(device).contiguous(memory_format=memory_format)
+            return x, torch.full((batch,), frames, device=device)
 
         self.inference_inputs = {b: features(b) for b in batch_sizes}
         self.train_inputs = features(train_batch_size)
@@ -110,26 +120,41 @@ class _Timers:
         out_frames = -(-frames // model.time_subsampling)
         target_length = max(1, out_frames // 3) if model.output == "ctc" else out_frames
         low = 1 if model.output == "ctc" else 0  # CTC keeps 0 for the blank
-        self.targets = torch.randint(low, model.num_outputs, (train_batch_size, target_length), generator=generator)
+        self.targets = torch.randint(low, model.num_outputs, (train_batch_size, target_length),
+                                     generator=generator).to(device)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (CUDA runs asynchronously; a CPU has nothing to wait for)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def run_once(self) -> dict[str, float]:
+        """Seconds of one inference pass per batch size (``infer{b}``) and one training step (``train``)."""
         seconds = {}
-        with torch.inference_mode():
-            for batch, (x, lengths) in self.inference_inputs.items():
-                start = time.perf_counter()
-                self.eval_forward(x, lengths)
-                seconds[f"infer{batch}"] = time.perf_counter() - start
+        for batch in self.inference_inputs:
+            start = time.perf_counter()
+            self.infer(batch)
+            self.synchronize()
+            seconds[f"infer{batch}"] = time.perf_counter() - start
         start = time.perf_counter()
-        self._train_step()
+        self.train_step()
+        self.synchronize()
         seconds["train"] = time.perf_counter() - start
         return seconds
 
-    def _train_step(self) -> None:
+    def infer(self, batch: int) -> None:
+        """One inference pass over the batch of ``batch`` utterances."""
+        x, lengths = self.inference_inputs[batch]
+        with torch.inference_mode():
+            self.eval_forward(x, lengths)
+
+    def train_step(self) -> None:
+        """Forward, CTC or cross-entropy loss, backward and an AdamW update."""
         x, lengths = self.train_inputs
         logits, out_lengths = self.train_forward(x, lengths)
         if self.output == "ctc":
             log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T', B, V) as ctc_loss wants
-            target_lengths = torch.full((x.shape[0],), self.targets.shape[1])
+            target_lengths = torch.full((x.shape[0],), self.targets.shape[1], device=self.device)
             loss = F.ctc_loss(log_probs, self.targets, out_lengths, target_lengths, zero_infinity=True)
         else:
             loss = F.cross_entropy(logits.reshape(-1, self.num_outputs), self.targets.reshape(-1))
