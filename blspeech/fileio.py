@@ -7,6 +7,7 @@ half-written one, which is what makes every stage resumable after kill -9.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent)
     binary = "b" in mode
     umask = os.umask(0)
     os.umask(umask)
@@ -43,3 +44,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_write(path) as handle:
         handle.write(text)
+
+
+def _temporary_prefix(target: Path) -> str:
+    """Temporaries of ``target`` are named this prefix + mkstemp's 8 random characters + ``.tmp``."""
+    return f".{target.name}."
+
+
+def remove_interrupted_writes(path: str | os.PathLike) -> int:
+    """Delete the temporary files that :func:`atomic_write` calls on ``path`` killed by SIGKILL left behind.
+
+    A killed process cannot clean up, and a stage's temporary can be as large as its output
+    (a feature archive), so a stage that is the only writer of ``path`` calls this before
+    rewriting it. Returns how many were removed.
+    """
+    target = Path(path)
+    leftovers = list(target.parent.glob(glob.escape(_temporary_prefix(target)) + "?" * 8 + ".tmp"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return len(leftovers)

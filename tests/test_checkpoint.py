@@ -23,6 +23,7 @@ def test_half_written_checkpoint_is_never_picked_up(tmp_path):
     save_checkpoint(tmp_path, 10, {"step": 10})
     (tmp_path / ".ckpt-00000020.pt.abc.tmp").write_bytes(b"partial")
     assert latest_checkpoint(tmp_path)["step"] == 10
+    assert not (tmp_path / ".ckpt-00000020.pt.abc.tmp").exists()  # the killed writer's leftover is cleaned up
 
 
 def test_truncated_newest_checkpoint_falls_back(tmp_path):

@@ -16,7 +16,12 @@ Kaldi user already has and a Kaldi-made ``feats.scp`` (compressed or not) is use
 Resumable: every file is written under a temporary name and renamed, ``feats.scp`` last. A data
 dir with a ``feats.scp`` is complete and skipped (its CMVN stats are still added if missing);
 ``--overwrite`` recomputes. A rerun with options other than those in ``fbank.conf`` is an error
-rather than a silent mix of settings.
+rather than a silent mix of settings. Each run first removes the temporaries of a killed one.
+
+All recordings of a data dir must have one sample rate: the filterbank's window is a number of
+samples and its mel bins are in Hz up to Nyquist, so features of recordings at other rates would
+not match. A second rate is a ``DataDirError`` naming the recording; resample in wav.scp (e.g.
+``sox FILE -r 8000 -t wav - |``).
 """
 
 from __future__ import annotations
@@ -36,14 +41,15 @@ from tqdm import tqdm
 from blspeech.data.kaldi_dir import DataDir, DataDirError, write_table
 from blspeech.features.ark import write_ark
 from blspeech.features.cmvn import CmvnAccumulator, compute_cmvn_stats, write_cmvn_stats
-from blspeech.features.extract import RecordingJob, UtteranceFeatures, recording_features
+from blspeech.features.extract import RecordingFeatures, RecordingJob, recording_features
 from blspeech.features.fbank import FbankOptions
-from blspeech.fileio import write_text_atomic
+from blspeech.fileio import remove_interrupted_writes, write_text_atomic
 from blspeech.skips import SkipLog
 
 logger = logging.getLogger("blspeech")
 
 OPTIONS_FILE = "fbank.conf"
+OUTPUT_FILES = ("feats.ark", "utt2num_frames", "cmvn.ark", "cmvn.scp", OPTIONS_FILE, "feats.scp")
 
 
 def recording_jobs(data: DataDir, options: FbankOptions) -> list[RecordingJob]:
@@ -64,7 +70,7 @@ def _single_threaded_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _run_jobs(jobs: list[RecordingJob], processes: int, description: str) -> Iterator[list[UtteranceFeatures]]:
+def _run_jobs(jobs: list[RecordingJob], processes: int, description: str) -> Iterator[RecordingFeatures]:
     """Results per recording, in job order, from ``processes`` worker processes (inline for 1)."""
     if processes == 1:
         yield from tqdm(map(recording_features, jobs), total=len(jobs), desc=description, unit="rec", disable=None)
@@ -88,6 +94,15 @@ def _check_same_options(root: Path, options: FbankOptions) -> None:
         )
 
 
+def _check_one_sample_rate(root: Path, recording: RecordingFeatures, first: RecordingFeatures) -> None:
+    if recording.sample_rate != first.sample_rate:
+        raise DataDirError(
+            f"{root}/wav.scp: recording {recording.recording} is sampled at {recording.sample_rate} Hz but "
+            f"{first.recording} at {first.sample_rate} Hz; the features of one data dir need one sample rate "
+            f"(resample in wav.scp, e.g. 'sox FILE -r {first.sample_rate} -t wav - |')"
+        )
+
+
 def compute_features(
     data_dir: str | os.PathLike,
     *,
@@ -106,7 +121,7 @@ def compute_features(
 
     Utterances too short for one window, digitally silent (with ``dither == 0``) or giving
     non-finite features are counted skips (see :mod:`blspeech.features.extract`); if no
-    utterance gives features at all, DataDirError.
+    utterance gives features at all, or recordings differ in sample rate, DataDirError.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
@@ -114,6 +129,8 @@ def compute_features(
     root = Path(data_dir)
     data = DataDir.read(root)
     log = SkipLog("compute_features")
+    for output in OUTPUT_FILES:
+        remove_interrupted_writes(root / output)
 
     if (root / "feats.scp").is_file() and not overwrite:
         _check_same_options(root, options)
@@ -132,8 +149,11 @@ def compute_features(
     num_frames: dict[str, str] = {}
 
     def good_utterances() -> Iterator[tuple[str, np.ndarray]]:
-        for results in _run_jobs(recording_jobs(data, options), jobs, f"fbank {root.name}"):
-            for result in results:
+        first: RecordingFeatures | None = None
+        for recording in _run_jobs(recording_jobs(data, options), jobs, f"fbank {root.name}"):
+            first = recording if first is None else first
+            _check_one_sample_rate(root, recording, first)
+            for result in recording.utterances:
                 if result.feats is None:
                     log.skip(result.utt_id, result.skip_reason)
                     continue

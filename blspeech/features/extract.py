@@ -56,6 +56,15 @@ class UtteranceFeatures:
     skip_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class RecordingFeatures:
+    """What one :class:`RecordingJob` gave: the recording's sample rate and its utterances' features."""
+
+    recording: str
+    sample_rate: int
+    utterances: list[UtteranceFeatures]
+
+
 def utterance_features(utt_id: str, samples: np.ndarray, sample_rate: int, options: FbankOptions) -> UtteranceFeatures:
     """Features of one utterance's samples, or a skip with one of the reasons above."""
     if samples.shape[0] < options.window_samples(sample_rate):
@@ -69,7 +78,7 @@ def utterance_features(utt_id: str, samples: np.ndarray, sample_rate: int, optio
     return UtteranceFeatures(utt_id, feats)
 
 
-def recording_features(job: RecordingJob) -> list[UtteranceFeatures]:
+def recording_features(job: RecordingJob) -> RecordingFeatures:
     """Read ``job``'s recording once and featurize each of its utterances, in segment order."""
     samples, sample_rate = load_recording(job.wav_entry)
     if samples.ndim != 1:
@@ -78,8 +87,10 @@ def recording_features(job: RecordingJob) -> list[UtteranceFeatures]:
             "select the channel in wav.scp (e.g. sph2pipe -c 1)"
         )
     if job.segments is None:
-        return [utterance_features(job.recording, samples, sample_rate, job.options)]
-    return [
-        utterance_features(utt_id, cut_segment(samples, sample_rate, start, end, utt_id), sample_rate, job.options)
-        for utt_id, start, end in job.segments
-    ]
+        utterances = [utterance_features(job.recording, samples, sample_rate, job.options)]
+    else:
+        utterances = [
+            utterance_features(utt_id, cut_segment(samples, sample_rate, start, end, utt_id), sample_rate, job.options)
+            for utt_id, start, end in job.segments
+        ]
+    return RecordingFeatures(job.recording, sample_rate, utterances)

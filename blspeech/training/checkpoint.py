@@ -57,7 +57,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def latest_checkpoint(directory: str | Path) -> dict[str, Any] | None:
-    """The newest loadable checkpoint; a damaged newest one is reported and the one before it used."""
+    """The newest loadable checkpoint; a damaged newest one is reported and the one before it used.
+
+    Temporary files of checkpoints whose writer was killed are deleted here: they are as large
+    as a checkpoint and nothing will ever complete them.
+    """
+    root = Path(directory)
+    for leftover in root.glob(".ckpt-*.tmp") if root.is_dir() else []:
+        leftover.unlink(missing_ok=True)
     for path in reversed(list_checkpoints(directory)):
         try:
             return load_checkpoint(path)

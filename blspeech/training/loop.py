@@ -135,12 +135,18 @@ class Trainer:
     def _train_batch(self, batch) -> float | None:
         """One optimizer step; returns the mean loss per utterance, or None for a skipped batch."""
         self.net.train()
+        # The forward pass moves BatchNorm's running statistics towards this batch; a skipped batch
+        # must not leave NaN/inf there, or the model would output NaN in eval mode ever after.
+        buffers = [buffer.clone() for buffer in self.model.buffers()]
         loss_sum, local_size = self._loss(batch, train=True)
         # DDP averages gradients over ranks, so scale by world / global batch to get a global mean.
         global_size = global_sum(local_size, self.device)
         loss = loss_sum * (self.world / global_size)
         finite = global_sum(float(torch.isfinite(loss).item()), self.device) == self.world
         if not finite:
+            with torch.no_grad():
+                for buffer, saved in zip(self.model.buffers(), buffers):
+                    buffer.copy_(saved)
             self.bad_in_a_row += 1
             self.skipped_batches += 1
             log.warning("step %d: non-finite loss in a batch with %s; batch skipped (%d in a row)",
