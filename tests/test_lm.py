@@ -108,3 +108,14 @@ def test_cli_reads_kaldi_text(tmp_path):
     declared, sections = arpa_sections(tmp_path / "lm.arpa")
     assert sorted(declared) == [1, 2]
     assert not any("utt" in line for line in sections[1])
+
+
+def test_text_without_repeated_ngrams_still_gives_seen_ngrams_probability(tmp_path):
+    """Every bigram seen once: KN's D would be 1 and give them probability 0; the cap keeps them likely."""
+    from blspeech.decode.lm import build_arpa
+
+    arpa = build_arpa(["we went to the shop", "they like green tea"], tmp_path / "lm.arpa", order=3)
+    text = arpa.read_text()
+    bigrams = text[text.index("\\2-grams:"):text.index("\\3-grams:")].splitlines()[1:]
+    logprobs = [float(line.split()[0]) for line in bigrams if line.strip()]
+    assert logprobs and all(lp > -5 for lp in logprobs), logprobs

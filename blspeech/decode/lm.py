@@ -28,6 +28,9 @@ from blspeech.fileio import atomic_write
 logger = logging.getLogger("blspeech")
 
 MIN_ORDER, MAX_ORDER = 2, 5
+# Kneser-Ney's discount D = n1 / (n1 + 2 n2) reaches 1 when no n-gram of an order was seen twice
+# (a tiny text); D = 1 would leave every seen n-gram probability 0 (log10 -99 in the ARPA).
+MAX_DISCOUNT = 0.9
 
 
 def build_arpa(texts: Iterable[str], out_path: str | Path, order: int = 3) -> Path:
@@ -51,6 +54,7 @@ def build_arpa(texts: Iterable[str], out_path: str | Path, order: int = 3) -> Pa
     # kaldingram draws a dozen tqdm bars on stderr for its internal passes; keep the log readable.
     with contextlib.redirect_stderr(io.StringIO()):
         counts.cal_discounting_constants()
+        counts.d = [min(discount, MAX_DISCOUNT) for discount in counts.d]
         counts.cal_f()
         counts.cal_bow()
         with atomic_write(out_path) as handle:
