@@ -134,9 +134,12 @@ class HybridConfig:
 
     Paths may be empty where another one covers them: ``transition_model`` (final.mdl) or
     ``tree`` + ``topo``; ``words`` and ``word_boundary`` default to the files beside ``graph``
-    as ``utils/mkgraph.sh`` lays them out.
+    as ``utils/mkgraph.sh`` lays them out. ``build_system`` makes the units stage build that
+    system in-package (lexicon, lang, GMM alignments, tree, HCLG under ``<exp_dir>/gmm``), for
+    corpora that come without a Kaldi system.
     """
 
+    build_system: bool = False
     alignments: str = ""
     dev_alignments: str = ""
     pdf_alignments: bool = False

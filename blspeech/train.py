@@ -5,7 +5,8 @@
     python -m blspeech.train recipes/tiny.yaml --stage train --stop-stage decode --resume
 
 Stages: corpus (synthesize if the recipe says so) -> prep (Kaldi data dirs) -> features
-(log-mel + CMVN stats) -> units (sentencepiece, lexicon, n-gram LM) -> train (the bL model and
+(log-mel + CMVN stats) -> units (CTC: sentencepiece, lexicon, n-gram LM; hybrid: the GMM-HMM
+system, tree and HCLG when the recipe asks to build one) -> train (the bL model and
 each baseline in ``model.compare``) -> decode (greedy and LM beam search, LM weights tuned on
 dev) -> score (sclite-style reports and the WER table).
 
@@ -87,7 +88,13 @@ def stage_features(exp: Experiment, args: argparse.Namespace) -> None:
 def stage_units(exp: Experiment, args: argparse.Namespace) -> None:
     """CTC units, the decoding lexicon and the word n-gram LM, all from the training text."""
     if exp.recipe.model.output == "hybrid":
-        log.info("units: hybrid models use the Kaldi tree's pdfs, nothing to do")
+        if exp.recipe.hybrid.build_system:
+            from blspeech.hybrid_system import build_hybrid_system
+
+            build_hybrid_system(exp.train_dir, exp.train_dir / "text", exp.exp_dir / "gmm",
+                                dev_dir=exp.data_dir(exp.recipe.data.dev_set), lm_order=exp.recipe.decode.lm_order)
+        else:
+            log.info("units: the hybrid model's units are the pdfs of the recipe's Kaldi tree")
         return
     from blspeech.units import prepare_units
 
