@@ -7,24 +7,10 @@ in-package with kaldi-decoder, down to word times for a ctm.
 
 Import order matters with the k2-fsa wheels: ``kaldi_hmm_gmm`` must be loaded before
 ``kaldifst``, ``kaldi_decoder`` or ``kaldilm`` (the other order hangs the interpreter inside
-the import). Importing this package loads it first; if one of the others is already loaded we
-fail fast with an explanation instead of hanging.
+the import); the top-level ``blspeech`` package takes care of it.
 """
 
-import sys
-
-_LOADED_TOO_EARLY = sorted(
-    name for name in ("kaldifst", "kaldi_decoder", "kaldilm") if name in sys.modules
-)
-if _LOADED_TOO_EARLY and "_kaldi_hmm_gmm" not in sys.modules:
-    raise ImportError(
-        f"blspeech.hybrid must be imported before {', '.join(_LOADED_TOO_EARLY)}: importing "
-        "kaldi_hmm_gmm after them hangs (k2-fsa wheels). Import blspeech.hybrid (or kaldi_hmm_gmm) first."
-    )
-
-import kaldi_hmm_gmm  # noqa: E402,F401  (must precede kaldifst / kaldi_decoder, see above)
-
-from blspeech.hybrid.alignments import (  # noqa: E402
+from blspeech.hybrid.alignments import (
     AlignmentError,
     check_num_outputs,
     check_pdf_ids,
@@ -33,14 +19,14 @@ from blspeech.hybrid.alignments import (  # noqa: E402
     read_pdf_alignments,
     write_int32_vectors,
 )
-from blspeech.hybrid.graph_decode import DecodedUtterance, HybridGraphDecoder, decode_loglikes  # noqa: E402
-from blspeech.hybrid.loglikes import (  # noqa: E402
+from blspeech.hybrid.graph_decode import DecodedUtterance, HybridGraphDecoder, decode_loglikes
+from blspeech.hybrid.loglikes import (
     latgen_command,
     loglikes_from_log_posteriors,
     write_loglikes,
 )
-from blspeech.hybrid.priors import count_pdfs, log_priors, read_counts, write_counts  # noqa: E402
-from blspeech.hybrid.transition_model import (  # noqa: E402
+from blspeech.hybrid.priors import count_pdfs, log_priors, read_counts, write_counts
+from blspeech.hybrid.transition_model import (
     load_transition_model,
     num_pdfs,
     read_context_dependency,
@@ -48,7 +34,7 @@ from blspeech.hybrid.transition_model import (  # noqa: E402
     read_transition_model,
     transition_model_from_tree,
 )
-from blspeech.hybrid.words import TimedWord, WordAlignmentError, align_words, read_word_boundary  # noqa: E402
+from blspeech.hybrid.words import TimedWord, WordAlignmentError, align_words, read_word_boundary
 
 __all__ = [
     "AlignmentError",
