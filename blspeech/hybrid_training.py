@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import blspeech.hybrid  # noqa: F401  (imports kaldi_hmm_gmm before kaldifst, see blspeech.hybrid)
 from blspeech.config import Recipe, to_dict
 from blspeech.decode.recognize import feature_dataset
 from blspeech.experiment import Experiment

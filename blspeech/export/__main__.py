@@ -16,7 +16,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import blspeech.hybrid  # noqa: F401  (imports kaldi_hmm_gmm before kaldifst, see blspeech.hybrid)
 from blspeech.export.loglikes import export_loglikes
 from blspeech.export.model_files import ExportVerificationError, export_model
 

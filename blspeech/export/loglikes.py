@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import blspeech.hybrid  # noqa: F401  (imports kaldi_hmm_gmm before kaldifst, see blspeech.hybrid)
 from blspeech.decode.recognize import compute_log_probs, feature_dataset, hybrid_loglikes
 from blspeech.export.trained_run import TrainedRun, load_trained_run
 from blspeech.hybrid.alignments import check_num_outputs

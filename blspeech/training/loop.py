@@ -248,10 +248,11 @@ class Trainer:
         final = self.run_dir / "final.pt"
         if self.rank != 0:
             return final
-        paths = [self.run_dir / "snapshots" / f"step-{step:08d}.pt" for _, step in self.snapshots]
+        best = sorted(self.snapshots)[: self.cfg.average_best]  # the recipe decides, also on a resumed run
+        paths = [self.run_dir / "snapshots" / f"step-{step:08d}.pt" for _, step in best]
         paths = [p for p in paths if p.exists()]
         weights = (average_state_dicts([load_checkpoint(p) for p in paths]) if paths else self.model.state_dict())
         with atomic_write(final, "wb") as handle:
-            torch.save({"model": weights, "averaged_steps": [s for _, s in self.snapshots], **self.extra_state}, handle)
+            torch.save({"model": weights, "averaged_steps": [s for _, s in best], **self.extra_state}, handle)
         log.info("%s: final weights = average of %d snapshots", final, len(paths))
         return final
