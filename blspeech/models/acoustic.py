@@ -20,10 +20,14 @@ def subsampled_lengths(lengths: Tensor, stride: int) -> Tensor:
 
 def zero_padding(x: Tensor, lengths: Tensor) -> Tensor:
     """Zero the time steps of (B, C, F, T) at or after each utterance's length (even NaN or
-    inf padding: the values are replaced, not multiplied)."""
+    inf padding: the values are replaced, not multiplied).
+
+    ``torch.where`` keeps x's memory layout (``masked_fill`` with a broadcast mask returns
+    NCHW, which turns every channels-last stage output back to NCHW for the next stage).
+    """
     frames = torch.arange(x.shape[3], device=x.device)
     padded = frames.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
-    return x.masked_fill(padded.unsqueeze(1).unsqueeze(1), 0.0)
+    return torch.where(padded.unsqueeze(1).unsqueeze(1), 0.0, x)
 
 
 class MaskedStage(nn.Module):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 Stride = tuple[int, int]
@@ -34,6 +35,53 @@ def conv1x1_bn(in_channels: int, out_channels: int, stride: Stride = (1, 1)) -> 
                          nn.BatchNorm2d(out_channels))
 
 
+class WindowMaxPool2d(nn.MaxPool2d):
+    """Max-pooling over non-overlapping windows the size of ``stride``, ceil mode: n -> ceil(n / s).
+
+    Where no gradient is needed (inference, or a network's input), eager mode computes it one
+    dimension at a time as the element-wise maximum of shifted strided slices: the same values
+    as ``F.max_pool2d``, several times faster on a CPU, where PyTorch's kernel is slow for NCHW
+    tensors and for channels-last ones with few channels (6 ms instead of 0.2 ms for a batch of
+    16 4-second 3-channel inputs). With gradients, ``F.max_pool2d`` is used: its backward
+    scatters through saved indices, which is cheaper than the slices' backward. TorchScript,
+    tracing and ONNX export use ``F.max_pool2d`` too.
+    """
+
+    def __init__(self, stride: Stride) -> None:
+        window = (int(stride[0]), int(stride[1]))
+        if min(window) < 1 or window == (1, 1):
+            raise ValueError(f"a window max-pool needs strides >= 1, not both 1, got {tuple(stride)}")
+        super().__init__(kernel_size=window, stride=window, ceil_mode=True)
+        self.window = window
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.jit.is_scripting() or torch.jit.is_tracing() or (x.requires_grad and torch.is_grad_enabled()):
+            return F.max_pool2d(x, self.window, self.window, ceil_mode=True)
+        return self._max_of_shifted_slices(x)
+
+    @torch.jit.unused
+    def _max_of_shifted_slices(self, x: Tensor) -> Tensor:
+        return _max_along(_max_along(x, 2, self.window[0]), 3, self.window[1])
+
+
+def _max_along(x: Tensor, dim: int, window: int) -> Tensor:
+    """Maximum over consecutive windows of ``window`` elements along ``dim``, the last one
+    possibly shorter: size n -> ceil(n / window)."""
+    if window == 1:
+        return x
+    index = [slice(None)] * x.dim()
+    index[dim] = slice(0, None, window)
+    pooled = x[tuple(index)]  # the first element of every window
+    for offset in range(1, window):
+        index[dim] = slice(offset, None, window)
+        shifted = x[tuple(index)]  # one entry fewer when the last window is too short to have it
+        count = shifted.shape[dim]
+        head = torch.maximum(pooled.narrow(dim, 0, count), shifted)
+        pooled = head if count == pooled.shape[dim] else torch.cat(
+            [head, pooled.narrow(dim, count, pooled.shape[dim] - count)], dim)
+    return pooled
+
+
 class VGGBlock(nn.Sequential):
     """[max-pool by ``stride``] -> 3x3 conv -> BN -> [ReLU] (Sercu et al. 2016 style stacks).
 
@@ -45,7 +93,7 @@ class VGGBlock(nn.Sequential):
                  final_activation: bool = True) -> None:
         layers: list[nn.Module] = []
         if tuple(stride) != (1, 1):
-            layers.append(nn.MaxPool2d(kernel_size=stride, stride=stride, ceil_mode=True))
+            layers.append(WindowMaxPool2d(stride))
         layers += [conv3x3(in_channels, out_channels), nn.BatchNorm2d(out_channels)]
         if final_activation:
             layers.append(nn.ReLU(inplace=True))

@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -32,17 +32,38 @@ FRAME_RATE = 100  # input frames per second of audio
 class SpeedReport:
     """Medians over the repeats. ``inference_audio_per_second[b]``: seconds of audio
     processed per wall-clock second at batch size b; the training step uses
-    ``train_batch_size`` utterances of ``utterance_seconds`` each."""
+    ``train_batch_size`` utterances of ``utterance_seconds`` each. ``seconds`` holds the timed
+    repeats behind the medians ("infer{b}" and "train" -> seconds)."""
 
     name: str
     inference_audio_per_second: dict[int, float]
     train_step_seconds: float
     train_batch_size: int
     utterance_seconds: float
+    seconds: dict[str, list[float]] = field(default_factory=dict, compare=False)
 
     @property
     def train_audio_per_second(self) -> float:
         return self.train_batch_size * self.utterance_seconds / self.train_step_seconds
+
+    @classmethod
+    def from_seconds(cls, name: str, seconds: dict[str, list[float]], *, train_batch_size: int,
+                     utterance_seconds: float, statistic: Callable[[list[float]], float] = statistics.median,
+                     ) -> SpeedReport:
+        """Summarize timed repeats with ``statistic`` (median by default)."""
+        batch_sizes = sorted(int(key.removeprefix("infer")) for key in seconds if key.startswith("infer"))
+        return cls(name=name,
+                   inference_audio_per_second={b: b * utterance_seconds / statistic(seconds[f"infer{b}"])
+                                               for b in batch_sizes},
+                   train_step_seconds=statistic(seconds["train"]), train_batch_size=train_batch_size,
+                   utterance_seconds=utterance_seconds, seconds=seconds)
+
+    def fastest(self) -> SpeedReport:
+        """The same measurements summarized by their fastest repeat instead of the median. Other
+        jobs on a shared machine only ever add time, so the minimum is closest to the model's own
+        cost; the median also counts how often others got in the way."""
+        return SpeedReport.from_seconds(self.name, self.seconds, train_batch_size=self.train_batch_size,
+                                        utterance_seconds=self.utterance_seconds, statistic=min)
 
 
 @dataclass(frozen=True)
@@ -75,15 +96,15 @@ def measure_speed(models: Mapping[str, AcousticModel], *, utterance_seconds: flo
             for key, seconds in timer.run_once().items():
                 if round_index > 0:  # the first round warms up allocators and compiled graphs
                     samples[name].setdefault(key, []).append(seconds)
-    audio = utterance_seconds
-    return {
-        name: SpeedReport(
-            name=name,
-            inference_audio_per_second={b: b * audio / statistics.median(samples[name][f"infer{b}"])
-                                        for b in batch_sizes},
-            train_step_seconds=statistics.median(samples[name]["train"]),
-            train_batch_size=train_batch_size, utterance_seconds=audio)
-        for name in models}
+    return {name: SpeedReport.from_seconds(name, samples[name], train_batch_size=train_batch_size,
+                                           utterance_seconds=utterance_seconds)
+            for name in models}
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued device work (CUDA runs asynchronously; a CPU has nothing to wait for)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class ModelRunner:
@@ -123,22 +144,24 @@ class ModelRunner:
         self.targets = torch.randint(low, model.num_outputs, (train_batch_size, target_length),
                                      generator=generator).to(device)
 
-    def synchronize(self) -> None:
-        """Wait for queued device work (CUDA runs asynchronously; a CPU has nothing to wait for)."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
     def run_once(self) -> dict[str, float]:
-        """Seconds of one inference pass per batch size (``infer{b}``) and one training step (``train``)."""
+        """Seconds of one inference pass per batch size (``infer{b}``) and one training step (``train``).
+
+        Each timed inference pass follows an untimed one on the same input, so it sees a decoding
+        loop's steady state (allocator pages and caches warm), not what the previous model's
+        training step left behind (at batch 1 that alone added half the time).
+        """
         seconds = {}
         for batch in self.inference_inputs:
+            self.infer(batch)
+            synchronize(self.device)
             start = time.perf_counter()
             self.infer(batch)
-            self.synchronize()
+            synchronize(self.device)
             seconds[f"infer{batch}"] = time.perf_counter() - start
         start = time.perf_counter()
         self.train_step()
-        self.synchronize()
+        synchronize(self.device)
         seconds["train"] = time.perf_counter() - start
         return seconds
 

@@ -1,0 +1,98 @@
+"""``python -m blspeech.bench``: baseline vs bL models, and the data path, measured in one run.
+
+Usage::
+
+    python -m blspeech.bench                      # full run on the CPU, writes benchmarks/
+    python -m blspeech.bench --quick              # CI: tiny inputs, once, into a temporary directory
+    python -m blspeech.bench --device cuda        # the same on a GPU
+    python -m blspeech.bench --results exp/swbd_mini/results.json --wer-key eval2000/lm
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from blspeech.bench.run import BenchPlan, Outputs, run_benchmark, write_outputs
+
+
+def _positive_ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"values must be >= 1, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m blspeech.bench", description=__doc__.splitlines()[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny inputs, one repeat, small presets only; writes to a temporary directory "
+                             "unless --out is given")
+    parser.add_argument("--out", type=Path,
+                        help="output directory (default: benchmarks/, or a temporary one with --quick)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: per-core figures)")
+    parser.add_argument("--repeats", type=int, help="timed repeats of the small models (default 11)")
+    parser.add_argument("--alphas", type=_positive_ints, help="alpha grid of the small bL models (default 1,2,4)")
+    parser.add_argument("--betas", type=_positive_ints, help="beta grid of the small bL models (default 1,2,4)")
+    parser.add_argument("--no-paper", action="store_true", help="leave out the paper-sized presets")
+    parser.add_argument("--contiguous", action="store_true", help="NCHW tensors instead of channels-last")
+    parser.add_argument("--compile", action="store_true", help="also time the small presets under torch.compile")
+    parser.add_argument("--results", type=Path, action="append",
+                        help="main-job results.json with WERs for the plot (repeatable; default: exp/*/results.json)")
+    parser.add_argument("--wer-key", help="which set/mode WER to plot, e.g. eval2000/lm (default: chosen per file)")
+    parser.add_argument("--note", default="", help="a remark for the results file (e.g. machine load)")
+    return parser
+
+
+def plan_from_args(args: argparse.Namespace) -> BenchPlan:
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    plan = BenchPlan.quick(args.device) if args.quick else BenchPlan(device=args.device)
+    changes: dict = {"threads": args.threads, "channels_last": not args.contiguous, "compile": args.compile}
+    if args.repeats is not None:
+        if args.repeats < 1:
+            raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+        changes["small"] = replace(plan.small, repeats=args.repeats)
+    if args.alphas is not None:
+        changes["alphas"] = args.alphas
+    if args.betas is not None:
+        changes["betas"] = args.betas
+    if args.no_paper:
+        changes["paper"] = None
+    return replace(plan, **changes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        plan = plan_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))
+    out_dir = args.out or (Path(tempfile.mkdtemp(prefix="blspeech-bench-quick-")) if args.quick else Path("benchmarks"))
+    results_files = args.results if args.results is not None else sorted(Path("exp").glob("*/results.json"))
+    command = "python -m blspeech.bench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    try:
+        results = run_benchmark(plan, command.strip(), note=args.note)
+    except ValueError as error:  # e.g. --device cuda without a GPU
+        parser.error(str(error))
+    for path in write_outputs(results, Outputs(out_dir, results_files, args.wer_key)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

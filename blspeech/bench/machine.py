@@ -1,0 +1,117 @@
+"""What the benchmark ran on, and how fast that machine multiplies matrices.
+
+The matmul figure is the yardstick for the models' efficiency: large float32 matrix products
+are the best case for the machine's vector units (or tensor cores), so a model's FLOP/s
+divided by it says how much of the machine the model actually uses.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from blspeech.models.speed import synchronize
+
+
+@dataclass(frozen=True)
+class MachineInfo:
+    """The machine as the results file describes it."""
+
+    processor: str
+    logical_cores: int
+    device: str
+    accelerator: str
+    torch_version: str
+    threads: int
+    python_version: str
+    date: str
+
+    def as_dict(self) -> dict[str, str | int]:
+        return asdict(self)
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The first "model name" of ``cpuinfo`` (x86 Linux), else what ``platform`` knows."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def check_device(device: str) -> torch.device:
+    """``device`` as a torch.device; "cuda" on a machine without a usable GPU is a ValueError."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {device!r}: {error}") from error
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but CUDA is not available here "
+                             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'})")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} asked for, but there are only {torch.cuda.device_count()} GPUs")
+    elif parsed.type != "cpu":
+        raise ValueError(f"device must be cpu or cuda[:N], got {device!r}")
+    return parsed
+
+
+def describe_machine(device: torch.device, threads: int) -> MachineInfo:
+    accelerator = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
+    return MachineInfo(
+        processor=cpu_model(), logical_cores=os.cpu_count() or 0, device=str(device), accelerator=accelerator,
+        torch_version=torch.__version__, threads=threads, python_version=platform.python_version(),
+        date=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def matmul_flops_per_second(device: torch.device, *, size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of the fastest of ``repeats`` ``size`` x ``size`` float32 matrix products (2 size^3
+    FLOPs each) on ``device``."""
+    if size < 1 or repeats < 1:
+        raise ValueError(f"need size >= 1 and repeats >= 1, got size={size}, repeats={repeats}")
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator).to(device)
+    b = torch.randn(size, size, generator=generator).to(device)
+    return 2.0 * size ** 3 / _fastest_seconds(lambda: torch.matmul(a, b), device, repeats)
+
+
+def conv_flops_per_second(device: torch.device, *, channels: int = 128, size: int = 64, batch: int = 8,
+                          channels_last: bool = True, repeats: int = 5) -> float:
+    """FLOP/s of the fastest of ``repeats`` wide 3x3 float32 convolutions, (batch, channels, size,
+    size) -> same shape: the convolution engine's best case, a second yardstick beside matmul
+    (on some CPUs the BLAS behind matmul and the oneDNN behind convolutions do not use the
+    vector units alike)."""
+    if min(channels, size, batch, repeats) < 1:
+        raise ValueError(f"need positive channels, size, batch and repeats, got {channels}, {size}, {batch}, {repeats}")
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, channels, size, size, generator=generator).to(device).contiguous(memory_format=memory_format)
+    weight = torch.randn(channels, channels, 3, 3, generator=generator).to(device)
+    weight = weight.contiguous(memory_format=memory_format)
+    flops = 2.0 * batch * size * size * channels * channels * 9
+    with torch.inference_mode():
+        return flops / _fastest_seconds(lambda: F.conv2d(x, weight, padding=1), device, repeats)
+
+
+def _fastest_seconds(run: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Shortest wall time of ``run()`` over ``repeats`` calls after one untimed warm-up call."""
+    seconds = []
+    for index in range(repeats + 1):
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        if index > 0:
+            seconds.append(time.perf_counter() - start)
+    return min(seconds)
