@@ -9,7 +9,7 @@ import torch
 
 from blspeech.config import to_dict
 from blspeech.data.kaldi_dir import read_table
-from blspeech.decode.recognize import compute_log_probs, feature_dataset, greedy, hypothesis_wer
+from blspeech.decode.recognize import compute_log_probs, feature_dataset, greedy, hypothesis_wer, utterance_frames
 from blspeech.experiment import Experiment
 from blspeech.models import build_model
 from blspeech.skips import SkipLog
@@ -57,7 +57,7 @@ def train_ctc_model(exp: Experiment, model_name: str, *, resume: bool) -> Path:
                         time_subsampling=recipe.model.time_subsampling, **recipe.model.overrides)
 
     def dataset(directory: Path, train: bool):
-        frames = dict(zip(*_frames(recipe, directory)))
+        frames = utterance_frames(recipe, directory)
         targets = ctc_targets(directory, tokenizer, model.time_subsampling, frames, f"targets {directory.name}")
         return feature_dataset(recipe, directory, targets=targets, train=train)
 
@@ -74,9 +74,3 @@ def train_ctc_model(exp: Experiment, model_name: str, *, resume: bool) -> Path:
     trainer = Trainer(model, train_set, dev_set, recipe.train, run_dir, objective="ctc", seed=recipe.seed,
                       extra_state=extra, dev_wer=dev_wer)
     return trainer.fit()
-
-
-def _frames(recipe, directory: Path) -> tuple[list[str], list[int]]:
-    """Utterance ids and frame counts of a featurized data dir (no targets needed)."""
-    plain = feature_dataset(recipe, directory)
-    return plain.utt_ids, plain.num_frames

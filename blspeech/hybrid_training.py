@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from blspeech.config import Recipe, to_dict
-from blspeech.decode.recognize import feature_dataset
+from blspeech.decode.recognize import feature_dataset, utterance_frames
 from blspeech.experiment import Experiment
 from blspeech.hybrid.alignments import pdf_alignments, read_int32_vectors, read_pdf_alignments
 from blspeech.hybrid.priors import count_pdfs, write_counts
@@ -73,8 +73,7 @@ def train_hybrid_model(exp: Experiment, model_name: str, *, resume: bool) -> Pat
     num_pdfs = int(transition_model.num_pdfs)
 
     def dataset(directory: Path, alignments: str, train: bool):
-        plain = feature_dataset(recipe, directory)
-        targets = frame_targets(alignments, recipe, transition_model, dict(zip(plain.utt_ids, plain.num_frames)),
+        targets = frame_targets(alignments, recipe, transition_model, utterance_frames(recipe, directory),
                                 f"pdf targets {directory.name}")
         return feature_dataset(recipe, directory, targets=targets, train=train), targets
 

@@ -39,9 +39,10 @@ def stage_corpus(exp: Experiment, args: argparse.Namespace) -> None:
     """Synthesize the LDC-layout corpus (embedded recipes), or check the real one is there."""
     corpus = exp.recipe.corpus
     if not corpus.synthesize:
-        for part in (corpus.swb1, corpus.transcripts):
-            if not exp.corpus_part(part).is_dir():
-                raise FileNotFoundError(f"corpus part {exp.corpus_part(part)} not found (recipe corpus.dir / corpus.{part})")
+        for key in ("swb1", "transcripts"):
+            path = exp.corpus_part(getattr(corpus, key))
+            if not path.is_dir():
+                raise FileNotFoundError(f"corpus part {path} not found (recipe corpus.dir and corpus.{key})")
         return
     marker = exp.corpus_dir / COMPLETE
     if marker.exists():

@@ -14,6 +14,7 @@ scores them when the data dir has an stm (and glm).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -22,9 +23,10 @@ from typing import Sequence
 
 from blspeech.config import Recipe, recipe_from_dict
 from blspeech.data.kaldi_dir import DataDir
-from blspeech.decode.ctc import BeamSearchDecoder
-from blspeech.decode.recognize import (beam, compute_log_probs, decode_hybrid, feature_dataset, greedy,
-                                       hybrid_graph_decoder, hybrid_loglikes, load_model, timed_words, write_hypotheses)
+from blspeech.decode.recognize import (beam, compute_log_probs, ctc_beam_decoder, decode_hybrid, feature_dataset,
+                                       greedy, hybrid_graph_decoder, hybrid_loglikes, load_model, timed_words,
+                                       write_hypotheses)
+from blspeech.experiment import Experiment
 from blspeech.tokenizer import Tokenizer
 
 log = logging.getLogger("blspeech")
@@ -54,8 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def decode_ctc(args: argparse.Namespace, recipe: Recipe, data: DataDir, log_probs, out: Path) -> list[Path]:
-    exp_root = args.exp.parent  # tokenizer, lexicon and LM are shared by the models of a recipe
-    tokenizer = Tokenizer.load(exp_root / "tokenizer.model")
+    # Tokenizer, lexicon and LM are shared by the models of a recipe, in the dir above the model's.
+    exp = Experiment(dataclasses.replace(recipe, exp_dir=str(args.exp.parent)))
+    tokenizer = Tokenizer.load(exp.tokenizer_model)
     shift = recipe.features.frame_shift_ms / 1000
     write_hypotheses(out / "greedy", timed_words(greedy(log_probs, tokenizer, shift)), data)
     written = [out / "greedy"]
@@ -67,9 +70,7 @@ def decode_ctc(args: argparse.Namespace, recipe: Recipe, data: DataDir, log_prob
     word_score = args.word_score if args.word_score is not None else tuned.get("word_score")
     if lm_weight is None or word_score is None:
         raise SystemExit(f"no tuned LM settings in {tuned_path}: give --lm-weight and --word-score")
-    lm = args.lm or exp_root / f"lm_{recipe.decode.lm_order}gram.arpa"
-    decoder = BeamSearchDecoder(tokenizer, exp_root / "lexicon.txt", lm, beam_size=recipe.decode.beam_size,
-                                beam_threshold=recipe.decode.beam_threshold)
+    decoder = ctc_beam_decoder(exp, args.lm)
     write_hypotheses(out / "lm", timed_words(beam(log_probs, decoder, lm_weight, word_score, shift)), data)
     return written + [out / "lm"]
 

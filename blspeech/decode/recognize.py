@@ -71,6 +71,19 @@ def feature_dataset(recipe: Recipe, data_dir: str | Path, targets=None, train: b
                           channels=feats.channels, specaugment=augment, seed=recipe.seed)
 
 
+def utterance_frames(recipe: Recipe, data_dir: str | Path) -> dict[str, int]:
+    """Feature frames per usable utterance of a featurized data dir (what targets are checked against)."""
+    plain = feature_dataset(recipe, data_dir)
+    return dict(zip(plain.utt_ids, plain.num_frames))
+
+
+def ctc_beam_decoder(exp: Experiment, lm: str | Path | None = None) -> BeamSearchDecoder:
+    """The recipe's lexicon beam search over the experiment's tokenizer, lexicon and ARPA (or ``lm``)."""
+    decode = exp.recipe.decode
+    return BeamSearchDecoder(Tokenizer.load(exp.tokenizer_model), exp.lexicon, lm or exp.arpa,
+                             beam_size=decode.beam_size, beam_threshold=decode.beam_threshold)
+
+
 @torch.no_grad()
 def compute_log_probs(model: torch.nn.Module, dataset: FeatureDataset, max_frames: int = 20000) -> LogProbs:
     """Log-softmax outputs of ``model`` for every utterance of ``dataset`` (batched by length, on CPU)."""
@@ -146,13 +159,11 @@ def decode_experiment(exp: Experiment, model_name: str) -> None:
         return
     recipe = exp.recipe
     model, _ = load_model(run_dir / "final.pt")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    tokenizer = Tokenizer.load(exp.tokenizer_model)
+    decoder = ctc_beam_decoder(exp)
+    tokenizer = decoder.tokenizer
     shift = recipe.features.frame_shift_ms / 1000
     sets = {name: DataDir.read(exp.data_dir(name)) for name in exp.eval_sets}
     outputs = {name: compute_log_probs(model, feature_dataset(recipe, exp.data_dir(name))) for name in sets}
-    decoder = BeamSearchDecoder(tokenizer, exp.lexicon, exp.arpa, beam_size=recipe.decode.beam_size,
-                                beam_threshold=recipe.decode.beam_threshold)
     dev = recipe.data.dev_set
     tuning = tune_lm_params(
         lambda lm_weight, word_score: hypothesis_wer(beam(outputs[dev], decoder, lm_weight, word_score, shift), sets[dev].text),
