@@ -2,6 +2,8 @@
 
 - bL pooled merge: ``forward`` pools the Little output before adding the upsampled branches
   when the fusion block begins with a max-pool; it must equal pooling the full merge.
+- In inference the upsampled branches are added in place, cell by cell, without building the
+  upsampled tensor; it must equal adding the upsampled tensor.
 - ``zero_padding`` keeps channels-last tensors channels-last.
 - ``WindowMaxPool2d`` (VGG blocks' pooling) equals ``F.max_pool2d``.
 """
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blspeech.models.acoustic import zero_padding
-from blspeech.models.blmodule import BigLittleModule, take_leading_pool
+from blspeech.models.blmodule import BigLittleModule, add_upsampled_, take_leading_pool, upsample_nearest
 from blspeech.models.blocks import BLOCKS, VGGBlock, WindowMaxPool2d
 
 
@@ -23,10 +25,19 @@ def _seed():
     torch.manual_seed(0)
 
 
+def merge_by_definition(module: BigLittleModule, x: torch.Tensor) -> torch.Tensor:
+    """relu(Little + every lower resolution upsampled to it), with upsampled copies."""
+    merged = module.branches[0](x)
+    for resolution, branch in enumerate(module.branches):
+        if resolution > 0:
+            merged = merged + upsample_nearest(branch(x), 1 << resolution, merged.shape[2], merged.shape[3])
+    return torch.relu(merged)
+
+
 def reference(module: BigLittleModule, x: torch.Tensor) -> torch.Tensor:
     """The bL module by its definition: merge at full resolution, then the whole fusion block."""
     fusion = nn.Sequential(module.merge_pool, module.fusion) if module.merge_pool is not None else module.fusion
-    return fusion(module.merge_branches(x))
+    return fusion(merge_by_definition(module, x))
 
 
 @pytest.mark.parametrize("branches", [2, 3])
@@ -60,7 +71,29 @@ def test_fusion_blocks_that_do_not_pool_first_keep_the_full_merge(kind, stride):
     assert module.merge_pool is None
     x = torch.randn(1, 6, 9, 11)
     with torch.no_grad():
-        torch.testing.assert_close(module.eval()(x), module.fusion(module.merge_branches(x)), rtol=0, atol=0)
+        torch.testing.assert_close(module.eval()(x), module.fusion(merge_by_definition(module, x)), rtol=0, atol=0)
+        torch.testing.assert_close(module.merge_branches(x), merge_by_definition(module, x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("factor", [(1, 1), (1, 2), (2, 1), (2, 2), (4, 4), (4, 2)])
+@pytest.mark.parametrize("size", [(8, 8), (9, 13), (1, 3), (5, 1)])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_adding_in_place_equals_adding_the_upsampled_tensor(factor, size, memory_format):
+    target = torch.randn(2, 3, *size).contiguous(memory_format=memory_format)
+    low = torch.randn(2, 3, -(-size[0] // factor[0]) + 1, -(-size[1] // factor[1]))  # may be larger than needed
+    expected = target + upsample_nearest(low, factor, *size)
+    result = add_upsampled_(target, low, factor)
+    assert result is target
+    torch.testing.assert_close(result, expected, rtol=0, atol=0)  # the same additions: bit for bit
+
+
+def test_merge_with_gradients_keeps_the_out_of_place_add():
+    """Training records the ordinary upsample-and-add, whose backward is plain; the result is the same."""
+    module = BigLittleModule(BLOCKS["basic"], 4, 8, 3, (2, 2), alpha=2, beta=2, branches=3).train()
+    x = torch.randn(2, 4, 11, 13)
+    merged = module.merge_branches(x)
+    assert merged.requires_grad
+    torch.testing.assert_close(merged, merge_by_definition(module, x), rtol=0, atol=0)
 
 
 def test_taking_the_pool_keeps_parameter_names():
@@ -73,6 +106,12 @@ def test_taking_the_pool_keeps_parameter_names():
     assert take_leading_pool(VGGBlock(16, 16)) is None  # unstrided: nothing to take
     overlapping = nn.Sequential(nn.MaxPool2d(3, stride=2), nn.Conv2d(4, 4, 1))
     assert take_leading_pool(overlapping) is None  # windows overlap upsampling cells: no exact identity
+
+
+def test_zero_padding_returns_an_unpadded_batch_as_it_is():
+    x = torch.randn(2, 3, 4, 6)
+    assert zero_padding(x, torch.tensor([6, 6])) is x
+    assert zero_padding(x, torch.tensor([6, 5])) is not x
 
 
 def test_zero_padding_keeps_channels_last():

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 from torch.profiler import ProfilerActivity, profile
-from torch.utils.flop_counter import FlopCounterMode
 
+from blspeech.models.flops import flop_counter
 from blspeech.models.speed import ModelRunner, synchronize
 
 # Checked in order; an operator lands in the first category one of whose patterns its name contains.
@@ -68,7 +68,7 @@ class TimeBreakdown:
 
 def convolution_flops(step: Callable[[], None]) -> float:
     """FLOPs of the convolutions (forward and backward) one call of ``step()`` performs."""
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         step()
     return float(sum(count for op, count in counter.get_flop_counts().get("Global", {}).items()
                      if "convolution" in str(op)))

@@ -58,7 +58,8 @@ def _settings(group: PairGroup) -> str:
     extras = ", torch.compile" if options.compile else ""
     return (f"{timing.utterance_seconds:g} s utterances; inference batch {'/'.join(map(str, timing.batch_sizes))}, "
             f"training batch {timing.train_batch_size}; median of {timing.repeats} interleaved repeats after one "
-            f"warm-up; {layout}{extras}; device {options.device}")
+            f"warm-up; {layout}{extras}; device {options.device}; inference runs the models as decoding does "
+            f"(batch norms folded into the convolutions, oneDNN convolutions: `prepare_for_inference`)")
 
 
 def format_machine(results: BenchResults) -> str:

@@ -26,6 +26,7 @@ from blspeech.fileio import atomic_write, write_text_atomic
 from blspeech.hybrid import HybridGraphDecoder, log_priors, loglikes_from_log_posteriors, read_counts
 from blspeech.loader import FeatureDataset, FrameBucketSampler, collate
 from blspeech.models import AcousticModel, build_model
+from blspeech.models.inference import prepare_for_inference
 from blspeech.score.ctm import write_ctm
 from blspeech.score.rules import drop_non_scored_words
 from blspeech.score.trn import write_trn
@@ -86,18 +87,22 @@ def ctc_beam_decoder(exp: Experiment, lm: str | Path | None = None) -> BeamSearc
 
 @torch.no_grad()
 def compute_log_probs(model: torch.nn.Module, dataset: FeatureDataset, max_frames: int = 20000) -> LogProbs:
-    """Log-softmax outputs of ``model`` for every utterance of ``dataset`` (batched by length, on CPU)."""
-    model.eval()
-    device = next(model.parameters()).device
+    """Log-softmax outputs of ``model`` for every utterance of ``dataset`` (batched by length).
+
+    The network runs as an inference-ready copy (``prepare_for_inference``: batch norms folded,
+    channels-last), so the caller's model, in training or not, is left as it is.
+    """
+    ready = prepare_for_inference(model)
+    device = next(ready.parameters()).device
     outputs: dict[str, torch.Tensor] = {}
     for indices in FrameBucketSampler(dataset.num_frames, max_frames=max_frames, shuffle=False, seed=0):
         batch = collate([dataset[i] for i in indices]).to(device)
-        logits, lengths = model(batch.feats, batch.lengths)
+        logits, lengths = ready(batch.feats.contiguous(memory_format=torch.channels_last), batch.lengths)
         log_probs = logits.float().log_softmax(dim=-1).cpu()
         for row, utt in enumerate(batch.utt_ids):
             outputs[utt] = log_probs[row, : int(lengths[row])].clone()
     ordered = {utt: outputs[utt] for utt in sorted(outputs)}
-    return LogProbs(ordered, getattr(model, "time_subsampling", 1))
+    return LogProbs(ordered, ready.time_subsampling)
 
 
 def greedy(log_probs: LogProbs, tokenizer: Tokenizer, frame_shift_s: float) -> dict[str, Hypothesis]:

@@ -92,6 +92,29 @@ def upsample_nearest(x: Tensor, factor: Union[int, Tuple[int, int]], height: int
     return x[:, :, :height, :width]
 
 
+def _repeat_spans(size: int, factor: int) -> list[tuple[int, int, int, int, int]]:
+    """How nearest upsampling by ``factor`` cropped to ``size`` covers one dimension: spans of
+    (start, stop, low_start, low_stop, repeat), each low-resolution entry repeated ``repeat`` times."""
+    whole = size // factor
+    spans = [(0, whole * factor, 0, whole, factor)] if whole else []
+    if size > whole * factor:
+        spans.append((whole * factor, size, whole, whole + 1, size - whole * factor))
+    return spans
+
+
+def add_upsampled_(target: Tensor, low: Tensor, factor: Tuple[int, int]) -> Tensor:
+    """``target += upsample_nearest(low, factor, *target.shape[2:])``, in place and without
+    building the upsampled tensor: each upsampling cell of ``target`` is viewed as a block and
+    gets its low-resolution value broadcast, so a full-resolution tensor is neither written nor
+    read once more. The same float additions, so the same values."""
+    for row, row_stop, low_row, low_row_stop, row_repeat in _repeat_spans(target.shape[2], factor[0]):
+        for col, col_stop, low_col, low_col_stop, col_repeat in _repeat_spans(target.shape[3], factor[1]):
+            cells = target[:, :, row:row_stop, col:col_stop]
+            cells = cells.unflatten(3, (low_col_stop - low_col, col_repeat)).unflatten(2, (low_row_stop - low_row, row_repeat))
+            cells.add_(low[:, :, low_row:low_row_stop, low_col:low_col_stop].unsqueeze(3).unsqueeze(5))
+    return target
+
+
 def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
@@ -151,8 +174,8 @@ class BigLittleModule(nn.Module):
         merged = self.branches[0](x)
         for resolution, branch in enumerate(self.branches):
             if resolution > 0:
-                merged = merged + upsample_nearest(branch(x), 1 << resolution, merged.shape[2], merged.shape[3])
-        return torch.relu(merged)
+                merged = self._add_branch(merged, branch(x), (1 << resolution, 1 << resolution))
+        return torch.relu_(merged)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C_in, F, T) -> (B, channels, ceil(F / stride[0]), ceil(T / stride[1]))."""
@@ -161,6 +184,16 @@ class BigLittleModule(nn.Module):
         merged = self.merge_pool(self.branches[0](x))
         for resolution, branch in enumerate(self.branches):
             if resolution > 0:
-                merged = merged + upsample_nearest(branch(x), self.merge_factors[resolution - 1],
-                                                   merged.shape[2], merged.shape[3])
+                merged = self._add_branch(merged, branch(x), self.merge_factors[resolution - 1])
         return self.fusion(torch.relu_(merged))
+
+    def _add_branch(self, merged: Tensor, low: Tensor, factor: Tuple[int, int]) -> Tensor:
+        """``merged`` plus ``low`` upsampled by ``factor``: in place where no gradient is
+        recorded (inference), else out of place through an upsampled copy (simpler backward)."""
+        if torch.jit.is_scripting() or torch.jit.is_tracing() or (torch.is_grad_enabled() and merged.requires_grad):
+            return merged + upsample_nearest(low, factor, merged.shape[2], merged.shape[3])
+        return self._add_upsampled(merged, low, factor)
+
+    @torch.jit.unused
+    def _add_upsampled(self, merged: Tensor, low: Tensor, factor: Tuple[int, int]) -> Tensor:
+        return add_upsampled_(merged, low, factor)

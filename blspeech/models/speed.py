@@ -4,6 +4,8 @@
 interleaved (model A, model B, A, B, ...) so that both see the same machine load, and
 reports medians: inference throughput (seconds of audio per second) at batch 1 and 16
 and the time of one training step (forward, CTC or cross-entropy, backward, AdamW).
+Inference runs the model as decoding does (``prepare_for_inference``: batch norms folded,
+oneDNN convolutions); training runs it as training does.
 On a CPU, FLOPs are not wall time: ``--channels-last`` and ``--compile`` show how much
 of the gap is memory layout and un-fused element-wise work.
 """
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from blspeech.models.acoustic import AcousticModel
+from blspeech.models.inference import prepare_for_inference
 from blspeech.models.registry import baseline_twin_config, build_model, list_models
 
 FRAME_RATE = 100  # input frames per second of audio
@@ -120,7 +123,7 @@ class ModelRunner:
         memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
         self.device = device
         self.train_model = copy.deepcopy(model).train().to(device=device, memory_format=memory_format)
-        self.eval_model = copy.deepcopy(model).eval().to(device=device, memory_format=memory_format)
+        self.eval_model = prepare_for_inference(model, channels_last=options.channels_last).to(device)
         self.optimizer = torch.optim.AdamW(self.train_model.parameters(), lr=1e-4)
         self.train_forward: Callable[..., tuple[Tensor, Tensor]] = self.train_model
         self.eval_forward: Callable[..., tuple[Tensor, Tensor]] = self.eval_model
