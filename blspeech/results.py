@@ -1,5 +1,8 @@
 """The score stage: every decode scored the NIST way, and one WER table for all models of a recipe.
 
+``python -m blspeech.results EXP_DIR [EXP_DIR ...]`` prints the tables of several recipes side by
+side (e.g. the CTC and the hybrid recipe on the same corpus), one row per model and decoding.
+
 Test sets are scored against their stm/glm (hub5 rules, SWB and CallHome subsets). The dev set
 has no stm from the corpus, so one is written from its data dir (segments + text), which lets
 the same scorer report it.
@@ -7,8 +10,11 @@ the same scorer report it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +25,7 @@ from blspeech.score import score
 
 log = logging.getLogger("blspeech")
 MODES = ("greedy", "lm", "graph")  # CTC: greedy and LM beam search; hybrid: HCLG best path
+MODE_NAMES = {"greedy": "CTC, greedy", "lm": "CTC, lexicon + LM beam search", "graph": "hybrid, HCLG"}
 
 
 def write_reference_stm(data: DataDir, path: Path) -> None:
@@ -105,3 +112,62 @@ def score_experiment(exp: Experiment) -> str:
     write_text_atomic(exp.exp_dir / "results.json",
                       json.dumps([r.__dict__ for r in results], indent=1) + "\n")
     return table
+
+
+def read_results(exp_dir: Path) -> list[ModelResult]:
+    """The models of a scored experiment, as its score stage wrote them to results.json."""
+    path = Path(exp_dir) / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no results; run the recipe through its score stage first")
+    return [ModelResult(**entry) for entry in json.loads(path.read_text())]
+
+
+def format_comparison(experiments: dict[str, list[ModelResult]]) -> str:
+    """Markdown: one row per experiment, model and decoding mode; FLOPs relative to the baseline in
+    the same experiment; WER (%) per set, with the SWB/CallHome split where the set has one."""
+    from blspeech.models import baseline_name
+
+    columns: list[tuple[str, str]] = []
+    for results in experiments.values():
+        for result in results:
+            for key, subsets in result.wer.items():
+                set_name = key.split("/")[0]
+                for subset in ("SWB", "CallHome", "Overall"):
+                    split = len(subsets) > 2  # a set with both subsets (dev has one speaker pool)
+                    if subset in subsets and (subset == "Overall" or split) and (set_name, subset) not in columns:
+                        columns.append((set_name, subset))
+    columns.sort(key=lambda column: (column[0], ("SWB", "CallHome", "Overall").index(column[1])))
+    head = ["experiment", "model", "decoding", "params", "GFLOPs/s audio", "FLOPs vs baseline"] + [
+        set_name if subset == "Overall" else f"{set_name} {subset}" for set_name, subset in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for experiment, results in experiments.items():
+        gflops = {r.name: r.gflops for r in results}
+        for r in results:
+            baseline = baseline_name(r.name)
+            ratio = f"{r.gflops / gflops[baseline]:.3f}" if baseline in gflops else "-"
+            for mode in MODES:
+                scored = {key.split("/")[0]: subsets for key, subsets in r.wer.items() if key.endswith(f"/{mode}")}
+                if not scored:
+                    continue
+                cells = [experiment, r.name, MODE_NAMES[mode], f"{r.params / 1e6:.2f}M", f"{r.gflops:.3f}", ratio]
+                cells += [f"{scored[s][sub]:.1f}" if sub in scored.get(s, {}) else "-" for s, sub in columns]
+                lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m blspeech.results", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("exp_dirs", nargs="+", type=Path, help="experiment directories (exp_dir of each recipe)")
+    args = parser.parse_args(argv)
+    try:
+        experiments = {str(directory): read_results(directory) for directory in args.exp_dirs}
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(format_comparison(experiments), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""``python -m blspeech.results``: several recipes' scored models in one table."""
+
+from __future__ import annotations
+
+import json
+
+from blspeech.results import ModelResult, format_comparison, main, read_results
+
+
+def scored(tmp_path, name, results):
+    directory = tmp_path / name
+    directory.mkdir()
+    (directory / "results.json").write_text(json.dumps([r.__dict__ for r in results]))
+    return directory
+
+
+CTC = [ModelResult("bl-vgg-small", 818550, 0.2, {"dev/lm": {"Overall": 61.4, "SWB": 61.4},
+                                                  "eval2000/lm": {"Overall": 57.7, "SWB": 55.9, "CallHome": 59.3},
+                                                  "eval2000/greedy": {"Overall": 85.2, "SWB": 85.0, "CallHome": 85.5}}),
+       ModelResult("vgg-small", 785754, 0.4, {"eval2000/lm": {"Overall": 59.5, "SWB": 59.2, "CallHome": 59.7}})]
+HYBRID = [ModelResult("bl-vgg-small", 830000, 0.6, {"eval2000/graph": {"Overall": 40.1, "SWB": 30.2, "CallHome": 50.3}})]
+
+
+def test_one_row_per_experiment_model_and_decoding(tmp_path):
+    table = format_comparison({"exp/ctc": read_results(scored(tmp_path, "ctc", CTC)),
+                               "exp/hybrid": read_results(scored(tmp_path, "hybrid", HYBRID))})
+    lines = table.splitlines()
+    assert lines[0] == ("| experiment | model | decoding | params | GFLOPs/s audio | FLOPs vs baseline | dev | "
+                        "eval2000 SWB | eval2000 CallHome | eval2000 |")
+    rows = [line.split(" | ") for line in lines[2:]]
+    assert [(row[0].strip("| "), row[1], row[2]) for row in rows] == [
+        ("exp/ctc", "bl-vgg-small", "CTC, greedy"), ("exp/ctc", "bl-vgg-small", "CTC, lexicon + LM beam search"),
+        ("exp/ctc", "vgg-small", "CTC, lexicon + LM beam search"), ("exp/hybrid", "bl-vgg-small", "hybrid, HCLG")]
+    assert rows[1][5:] == ["0.500", "61.4", "55.9", "59.3", "57.7 |"]  # FLOPs against vgg-small of the same recipe
+    assert rows[0][6] == "-"  # no greedy dev score
+    assert rows[3][5:] == ["-", "-", "30.2", "50.3", "40.1 |"]  # no baseline in that recipe
+
+
+def test_an_unscored_experiment_is_named(tmp_path, capsys):
+    assert main([str(tmp_path / "missing")]) == 1
+    assert "missing/results.json: no results" in capsys.readouterr().err
