@@ -129,3 +129,15 @@ def test_prepared_model_counts_the_same_flops():
     model = build_model("bl-resnet-small", num_outputs=10)
     assert flops_per_second(prepare_for_inference(model), in_channels=3, num_mel_bins=40) == \
         flops_per_second(model, in_channels=3, num_mel_bins=40)
+
+
+def test_prepared_model_compiles_and_agrees():
+    """torch.compile traces the prepared model (its oneDNN call and the no-padding test step aside);
+    the eager backend checks the tracing without needing a C++ compiler."""
+    torch.manual_seed(0)
+    ready = prepare_for_inference(build_model("bl-resnet-small", num_outputs=12))
+    compiled = torch.compile(ready, backend="eager", dynamic=False)
+    x = torch.randn(1, 3, 40, 30).contiguous(memory_format=torch.channels_last)
+    lengths = torch.tensor([30])
+    with torch.inference_mode():
+        torch.testing.assert_close(compiled(x, lengths)[0], ready(x, lengths)[0], rtol=1e-4, atol=1e-4)

@@ -25,13 +25,20 @@ def zero_padding(x: Tensor, lengths: Tensor) -> Tensor:
     ``torch.where`` keeps x's memory layout (``masked_fill`` with a broadcast mask returns
     NCHW, which turns every channels-last stage output back to NCHW for the next stage).
     A batch without padding is returned as it is: one pass over the tensor less per stage (a
-    trace records one branch only, so traced models always mask).
+    trace records one branch only and a compiled graph would break on the test, so traced,
+    compiled and scripted models always mask).
     """
-    if not torch.jit.is_tracing() and bool((lengths >= x.shape[3]).all()):
-        return x
+    if not torch.jit.is_scripting():
+        if _nothing_padded(x, lengths):
+            return x
     frames = torch.arange(x.shape[3], device=x.device)
     padded = frames.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
     return torch.where(padded.unsqueeze(1).unsqueeze(1), 0.0, x)
+
+
+def _nothing_padded(x: Tensor, lengths: Tensor) -> bool:
+    """True when every utterance fills the batch's time axis (never while tracing or compiling)."""
+    return not (torch.jit.is_tracing() or torch.compiler.is_compiling()) and bool((lengths >= x.shape[3]).all())
 
 
 class MaskedStage(nn.Module):

@@ -22,7 +22,8 @@ class InferenceConv2d(nn.Conv2d):
     """A Conv2d that computes with oneDNN on a CPU whenever no gradient is needed.
 
     Same weights, same values as ``F.conv2d`` (up to float rounding): only the kernel choice
-    differs. GPU tensors, gradients, TorchScript and tracing take the ordinary path.
+    differs. GPU tensors, gradients, TorchScript, tracing and torch.compile (which picks its own
+    kernels) take the ordinary path.
     """
 
     @classmethod
@@ -45,7 +46,7 @@ class InferenceConv2d(nn.Conv2d):
 
     @torch.jit.unused
     def _cpu_inference(self, x: Tensor) -> bool:
-        return (x.device.type == "cpu" and x.dtype == torch.float32 and self.padding_mode == "zeros"
+        return (not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32 and self.padding_mode == "zeros"
                 and isinstance(self.padding, tuple) and torch.backends.mkldnn.is_available()
                 and torch.backends.mkldnn.enabled
                 and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)))
