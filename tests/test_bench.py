@@ -156,6 +156,20 @@ def test_plot_with_wer_results(tmp_path):
     assert "eval2000/lm" in plot_note(True, key, [source])
 
 
+def test_plot_prefers_the_test_set_when_dev_speakers_are_labelled_swb(tmp_path):
+    """A dev stm written from the data dir labels its speakers SWB; only a set with both subsets is a test set."""
+    ctc = [{**entry, "wer": {**entry["wer"], "dev/lm": {"Overall": 30.0, "SWB": 30.0}}} for entry in SCORED]
+    hybrid = [{"name": "bl-vgg-small", "params": 900000, "gflops": 0.7,
+               "wer": {"dev/graph": {"Overall": 7.5, "SWB": 7.5},
+                       "eval2000/graph": {"Overall": 3.7, "SWB": 3.2, "CallHome": 4.1}}}]
+    sources = [write_results_json(tmp_path / "exp" / "ctc" / "results.json", ctc),
+               write_results_json(tmp_path / "exp" / "hybrid" / "results.json", hybrid)]
+    points, key = wer_points(sources)
+    assert key == "eval2000/graph, eval2000/lm"
+    assert {(p.recipe, p.name, p.wer) for p in points} == {
+        ("ctc", "bl-vgg-small", 35.0), ("ctc", "vgg-small", 36.0), ("hybrid", "bl-vgg-small", 3.7)}
+
+
 def test_plot_without_wer_results(tmp_path):
     points, key = wer_points([])
     assert points == [] and key is None

@@ -47,15 +47,16 @@ def read_results(path: Path) -> list[dict]:
 
 
 def choose_wer_key(entries: Sequence[dict]) -> str | None:
-    """The "set/mode" every entry was scored on, preferring a test set (one with SWB/CallHome
-    subsets) and LM decoding; None when the entries share none."""
+    """The "set/mode" every entry was scored on, preferring a test set (one with both SWB and
+    CallHome subsets; a dev set's stm may label its speakers SWB) and LM decoding; None when the
+    entries share none."""
     shared = set.intersection(*(set(entry["wer"]) for entry in entries)) if entries else set()
     if not shared:
         return None
 
     def preference(key: str) -> tuple[int, int, str]:
         mode = key.rsplit("/", 1)[-1]
-        is_test = any({"SWB", "CallHome"} & set(entry["wer"][key]) for entry in entries)
+        is_test = any({"SWB", "CallHome"} <= set(entry["wer"][key]) for entry in entries)
         rank = MODE_PREFERENCE.index(mode) if mode in MODE_PREFERENCE else len(MODE_PREFERENCE)
         return (0 if is_test else 1, rank, key)
 
@@ -64,7 +65,7 @@ def choose_wer_key(entries: Sequence[dict]) -> str | None:
 
 def wer_points(paths: Sequence[Path], wer_key: str | None = None) -> tuple[list[WerPoint], str | None]:
     """Points of every results file (recipe = its directory's name) at ``wer_key`` (chosen per file
-    when None; an entry without it is left out), and the key used ("several" when files differ)."""
+    when None; an entry without it is left out), and the keys used, comma-separated when files differ."""
     points, keys = [], set()
     for path in paths:
         entries = read_results(path)
@@ -75,7 +76,7 @@ def wer_points(paths: Sequence[Path], wer_key: str | None = None) -> tuple[list[
         points += [WerPoint(path.parent.name, entry["name"], float(entry["gflops"]),
                             float(entry["wer"][key]["Overall"]))
                    for entry in entries if key in entry["wer"] and "Overall" in entry["wer"][key]]
-    return points, (keys.pop() if len(keys) == 1 else ("several" if keys else None))
+    return points, (", ".join(sorted(keys)) if keys else None)
 
 
 @dataclass(frozen=True)
