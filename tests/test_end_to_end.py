@@ -1,10 +1,12 @@
 """End to end on the tiny recipe, for real: synthesize, prepare, featurize, train (killed with
-SIGKILL part-way, then resumed), decode and score. Minutes, not seconds.
+SIGKILL part-way, then resumed), decode and score; then the hybrid recipe on the same data (GMM
+system, hybrid training, HCLG decoding) and both tables side by side. Minutes, not seconds.
 
 The bar is "better than chance", measured, not a number tuned to pass: greedy WER on the
 training utterances must fall well below 100% and well below that of the same model untrained.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -16,8 +18,12 @@ import pytest
 import torch
 
 from blspeech.config import load_recipe
-from blspeech.data.kaldi_dir import read_table
-from blspeech.decode.recognize import compute_log_probs, feature_dataset, greedy, hypothesis_wer, load_model
+from blspeech.data.kaldi_dir import DataDir, read_table
+from blspeech.decode.recognize import (compute_log_probs, decode_hybrid, feature_dataset, greedy, hybrid_graph_decoder,
+                                       hybrid_loglikes, hypothesis_wer, load_model, write_hypotheses)
+from blspeech.hybrid_training import PRIOR_COUNTS
+from blspeech.results import reference_files
+from blspeech.score import score
 from blspeech.experiment import Experiment
 from blspeech.models import build_model
 from blspeech.tokenizer import Tokenizer
@@ -32,9 +38,18 @@ def overrides(root: Path) -> list[str]:
             "train.checkpoint_every_minutes=0.02"]
 
 
-def run_train(root: Path, *args: str, **popen) -> subprocess.Popen:
-    command = [sys.executable, "-m", "blspeech.train", str(REPO / "recipes" / "tiny.yaml"), *args]
-    for item in overrides(root):
+def hybrid_overrides(root: Path) -> list[str]:
+    """tiny_hybrid.yaml on the CTC run's corpus and data, its GMM system under its own exp dir."""
+    gmm = root / "exp_hybrid" / "gmm"
+    return [f"corpus.dir={root / 'corpus'}", f"data.dir={root / 'data'}", f"exp_dir={root / 'exp_hybrid'}",
+            f"hybrid.alignments={gmm}", f"hybrid.dev_alignments={gmm / 'dev_ali'}",
+            f"hybrid.transition_model={gmm / 'final.mdl'}", f"hybrid.graph={gmm / 'graph' / 'HCLG.fst'}"]
+
+
+def run_train(root: Path, *args: str, recipe: str = "tiny.yaml", settings: list[str] | None = None,
+              **popen) -> subprocess.Popen:
+    command = [sys.executable, "-m", "blspeech.train", str(REPO / "recipes" / recipe), *args]
+    for item in overrides(root) if settings is None else settings:
         command += ["--set", item]
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
@@ -111,3 +126,39 @@ def test_decode_and_score_write_the_reports(tiny_run):
     table = (exp.exp_dir / "results.md").read_text()
     assert "bl-vgg-small" in table and "eval2000 lm" in table
     assert "| bl-vgg-small |" in output
+
+
+@pytest.fixture(scope="module")
+def tiny_hybrid_run(tiny_run):
+    exp, _, _, _ = tiny_run
+    root = Path(exp.recipe.exp_dir).parent
+    output = finish(run_train(root, recipe="tiny_hybrid.yaml", settings=hybrid_overrides(root)))
+    hybrid = Experiment(load_recipe(REPO / "recipes" / "tiny_hybrid.yaml", hybrid_overrides(root)))
+    return exp, hybrid, output
+
+
+def test_hybrid_recipe_decodes_dev_far_better_than_an_untrained_model(tiny_hybrid_run):
+    _, exp, output = tiny_hybrid_run
+    assert "corpus: " in output and "is complete, skipping" in output  # the CTC run's corpus and data, reused
+    run_dir = exp.run_dir(exp.recipe.model.name)
+    results = {r["name"]: r for r in json.loads((exp.exp_dir / "results.json").read_text())}
+    trained_wer = results["bl-vgg-small"]["wer"][f"{exp.recipe.data.dev_set}/graph"]["Overall"]
+
+    dev_dir = exp.data_dir(exp.recipe.data.dev_set)
+    trained, _ = load_model(run_dir / "final.pt")
+    torch.manual_seed(0)
+    untrained = build_model(**trained.config).eval()
+    words = decode_hybrid(hybrid_loglikes(compute_log_probs(untrained, feature_dataset(exp.recipe, dev_dir)),
+                                          run_dir / PRIOR_COUNTS), hybrid_graph_decoder(exp.recipe))
+    untrained_dir = exp.exp_dir / "untrained_decode_dev"
+    write_hypotheses(untrained_dir, words, DataDir.read(dev_dir))
+    stm, glm = reference_files(exp, exp.recipe.data.dev_set)  # scored as the trained model was
+    chance_wer = score(stm, untrained_dir / "hyp.ctm", glm=glm, out_dir=untrained_dir).subsets["Overall"].wer
+    assert trained_wer < 0.7 * chance_wer, f"hybrid dev WER {trained_wer:.1f}% vs untrained {chance_wer:.1f}%"
+
+
+def test_ctc_and_hybrid_tables_print_side_by_side(tiny_hybrid_run):
+    ctc, hybrid, _ = tiny_hybrid_run
+    compared = subprocess.run([sys.executable, "-m", "blspeech.results", str(ctc.exp_dir), str(hybrid.exp_dir)],
+                              cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "| CTC, lexicon + LM beam search |" in compared and "| hybrid, HCLG |" in compared
