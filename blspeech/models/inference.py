@@ -46,10 +46,11 @@ class InferenceConv2d(nn.Conv2d):
 
     @torch.jit.unused
     def _cpu_inference(self, x: Tensor) -> bool:
-        return (not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32 and self.padding_mode == "zeros"
-                and isinstance(self.padding, tuple) and torch.backends.mkldnn.is_available()
-                and torch.backends.mkldnn.enabled
-                and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)))
+        needs_gradient = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        return (x.device.type == "cpu" and x.dtype == torch.float32 and not needs_gradient
+                and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
+                and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+                and not torch.compiler.is_compiling())
 
 
 def fold_batch_norms(module: nn.Module) -> int:
