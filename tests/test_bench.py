@@ -26,12 +26,7 @@ from blspeech.models.speed import SpeedOptions
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def figures(label: str, *, flops: float, params: int, infer: dict[int, float], train_step: float,

@@ -34,12 +34,7 @@ FRAMES = {"spk1-utt1": 23, "spk1-utt2": 40, "spk2-utt1": 31, "spk2-utt2": 9}
 KALDI_PDFS = 88  # pdf count of the fixtures' triphone final.mdl (exp/num_pdfs)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_data_dir(root: Path) -> Path:

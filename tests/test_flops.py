@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from blspeech.models import (baseline_name, baseline_twin_config, build_model, flops_per_second, list_models,
                              receptive_field_frames)
@@ -13,12 +12,7 @@ BIG_LITTLE_PRESETS = [name for name in list_models() if baseline_name(name)]
 MAX_FLOP_RATIO = 0.75
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def costs(model) -> float:

@@ -22,12 +22,8 @@ NUM_OUTPUTS = 7
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread_seeded(one_torch_thread):
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 def eval_model(name: str, **settings) -> AcousticModel:

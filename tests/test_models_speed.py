@@ -11,12 +11,7 @@ from blspeech.models.speed import SpeedOptions, format_reports, measure_speed
 TINY_STAGES = [{"depth": 3, "channels": 8, "stride": [2, 2]}, {"depth": 2, "channels": 8, "stride": [2, 2]}]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("output", ["ctc", "hybrid"])
