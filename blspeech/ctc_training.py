@@ -49,7 +49,7 @@ def train_ctc_model(exp: Experiment, model_name: str, *, resume: bool) -> Path:
     run_dir = exp.run_dir(model_name)
     if not training_needed(run_dir, resume):
         return run_dir / "final.pt"
-    init_from_environment()
+    init_from_environment(recipe.train.device)
     torch.manual_seed(recipe.seed)
     tokenizer = Tokenizer.load(exp.tokenizer_model)
     model = build_model(model_name, num_outputs=tokenizer.vocab_size, in_channels=recipe.features.channels,

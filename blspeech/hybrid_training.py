@@ -67,7 +67,7 @@ def train_hybrid_model(exp: Experiment, model_name: str, *, resume: bool) -> Pat
         return run_dir / "final.pt"
     if not recipe.hybrid.alignments:
         raise ValueError("model.output is hybrid but hybrid.alignments is not set in the recipe")
-    init_from_environment()
+    init_from_environment(recipe.train.device)
     torch.manual_seed(recipe.seed)
     transition_model = transition_model_of(recipe)
     num_pdfs = int(transition_model.num_pdfs)

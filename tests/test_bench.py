@@ -11,7 +11,7 @@ import matplotlib.image
 import pytest
 import torch
 
-from blspeech.bench.__main__ import main
+from blspeech.bench.__main__ import build_parser, main, plan_from_args
 from blspeech.bench.breakdown import TimeBreakdown, categorize, profile_interleaved
 from blspeech.bench.datapath import peaky_emissions
 from blspeech.bench.machine import check_device, cpu_model
@@ -19,7 +19,7 @@ from blspeech.bench.memory import MemoryJob, measure_memory
 from blspeech.bench.pairs import ModelFigures, PairGroup, TimingSettings, grid_cases, pair_ratios
 from blspeech.bench.plot import FlopsPoint, choose_wer_key, plot_flops_vs_wer, read_results, wer_points
 from blspeech.bench.report import claim_failures, explain_step, format_summary, twin_spreads
-from blspeech.bench.run import plot_note
+from blspeech.bench.run import BenchPlan, plot_note
 from blspeech.models import build_model
 from blspeech.models.speed import SpeedOptions
 
@@ -192,6 +192,23 @@ def test_cuda_is_refused_clearly_without_a_gpu(capsys):
     with pytest.raises(ValueError, match="cpu or cuda"):
         check_device("meta")
     assert cpu_model()
+
+
+def test_no_data_path_leaves_only_the_data_path_out():
+    default = plan_from_args(build_parser().parse_args([]))
+    without = plan_from_args(build_parser().parse_args(["--no-data-path"]))
+    assert default.data_path is not None and without.data_path is None
+    assert replace(without, data_path=default.data_path) == default
+
+
+def test_batch_options_apply_to_every_group():
+    plan = plan_from_args(build_parser().parse_args(["--batch-sizes", "1,64", "--train-batch-size", "32",
+                                                     "--repeats", "3"]))
+    for timing in (plan.small, plan.paper):
+        assert timing.batch_sizes == (1, 64) and timing.train_batch_size == 32
+    assert plan.small.repeats == 3 and plan.paper.repeats == BenchPlan().paper.repeats
+    with pytest.raises(ValueError, match="--train-batch-size must be >= 1"):
+        plan_from_args(build_parser().parse_args(["--train-batch-size", "0"]))
 
 
 def test_peaky_emissions_decode_greedily_to_their_units():

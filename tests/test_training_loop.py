@@ -20,12 +20,14 @@ from blspeech.features.cmvn import CmvnAccumulator, write_cmvn_stats
 from blspeech.loader import FeatureDataset
 from blspeech.models import build_model
 from blspeech.training.checkpoint import list_checkpoints, load_checkpoint
+from blspeech.training.distributed import pick_device
 from blspeech.training.loop import TooManyBadSteps, Trainer
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_small.py"
 NUM_UNITS = 6  # blank + 5 labels
+# On the CPU also where there is a GPU: these tests compare weights bit for bit (test_cuda.py trains on a GPU).
 SMALL = dict(epochs=3, max_frames=240, lr=3e-3, warmup_steps=2, validate_every_steps=1000,
-             checkpoint_every_minutes=0.0, average_best=0, threads=1)
+             checkpoint_every_minutes=0.0, average_best=0, threads=1, device="cpu")
 
 
 def make_data_dir(root: Path, utterances: int = 16, nan_utterances: tuple[int, ...] = ()) -> dict[str, list[int]]:
@@ -186,3 +188,10 @@ def test_ten_random_kills_always_resume_to_the_uninterrupted_weights(tmp_path):
     assert kills == 10
     subprocess.run(command, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert_same_weights(weights(tmp_path / "whole" / "final.pt"), weights(tmp_path / "killed" / "final.pt"))
+
+
+def test_a_rank_without_a_gpu_of_its_own_is_an_error(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "64")
+    with pytest.raises(ValueError, match="needs GPU 64, but this machine has"):
+        pick_device("cuda")
+    assert pick_device("cpu") == torch.device("cpu")

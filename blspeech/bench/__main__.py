@@ -4,7 +4,7 @@ Usage::
 
     python -m blspeech.bench                      # full run on the CPU, writes benchmarks/
     python -m blspeech.bench --quick              # CI: tiny inputs, once, into a temporary directory
-    python -m blspeech.bench --device cuda        # the same on a GPU
+    python -m blspeech.bench --device cuda --no-data-path --out benchmarks/cuda   # the models on a GPU
     python -m blspeech.bench --results exp/swbd_mini/results.json --wer-key eval2000/lm
 """
 
@@ -44,11 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: per-core figures)")
     parser.add_argument("--repeats", type=int, help="timed repeats of the small models (default 11)")
+    parser.add_argument("--batch-sizes", type=_positive_ints,
+                        help="inference batch sizes of every group (default 1,16); larger ones fill a GPU")
+    parser.add_argument("--train-batch-size", type=int, help="training batch of every group (default 16 small, 8 paper)")
     parser.add_argument("--alphas", type=_positive_ints, help="alpha grid of the small bL models (default 1,2,4)")
     parser.add_argument("--betas", type=_positive_ints, help="beta grid of the small bL models (default 1,2,4)")
     parser.add_argument("--no-paper", action="store_true", help="leave out the paper-sized presets")
     parser.add_argument("--contiguous", action="store_true", help="NCHW tensors instead of channels-last")
     parser.add_argument("--compile", action="store_true", help="also time the small presets under torch.compile")
+    parser.add_argument("--no-data-path", action="store_true",
+                        help="leave out the data path (CPU work that needs the TTS engines), e.g. on a GPU machine")
     parser.add_argument("--results", type=Path, action="append",
                         help="main-job results.json with WERs for the plot (repeatable; default: exp/*/results.json)")
     parser.add_argument("--wer-key", help="which set/mode WER to plot, e.g. eval2000/lm (default: chosen per file)")
@@ -65,12 +70,22 @@ def plan_from_args(args: argparse.Namespace) -> BenchPlan:
         if args.repeats < 1:
             raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
         changes["small"] = replace(plan.small, repeats=args.repeats)
+    if args.train_batch_size is not None and args.train_batch_size < 1:
+        raise ValueError(f"--train-batch-size must be >= 1, got {args.train_batch_size}")
+    batches = {"batch_sizes": args.batch_sizes, "train_batch_size": args.train_batch_size}
+    batches = {key: value for key, value in batches.items() if value is not None}
+    for group in ("small", "paper"):
+        timing = changes.get(group, getattr(plan, group))
+        if batches and timing is not None:
+            changes[group] = replace(timing, **batches)
     if args.alphas is not None:
         changes["alphas"] = args.alphas
     if args.betas is not None:
         changes["betas"] = args.betas
     if args.no_paper:
         changes["paper"] = None
+    if args.no_data_path:
+        changes["data_path"] = None
     return replace(plan, **changes)
 
 

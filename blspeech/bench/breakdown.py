@@ -34,7 +34,8 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
                       "softmax", "ctc", "fill", "max", "sum")),
 )
 OTHER = "other"
-# Wall time of the step that no operator's self time covers: Python (module calls), dispatch, profiler.
+# Wall time of the step that no operator's self time covers: Python (module calls), dispatch, profiler;
+# on a GPU, the time the device sat idle waiting for the host to launch kernels.
 OUTSIDE = "outside operators"
 CATEGORY_NAMES = tuple(name for name, _ in CATEGORIES) + (OTHER, OUTSIDE)
 
@@ -88,8 +89,8 @@ def profile_once(step: Callable[[], None], device: torch.device) -> dict[str, fl
             continue  # kernel entries repeat the device time already counted for the ATen operator that ran them
         microseconds = event.self_device_time_total if device.type == "cuda" else event.self_cpu_time_total
         totals[categorize(event.key)] += microseconds / 1000.0
-    if device.type == "cpu":  # on a GPU, operators run asynchronously and overlap the host's work
-        totals[OUTSIDE] = max(0.0, wall - sum(totals.values()))
+    # On a CPU: Python and dispatch. On a GPU (one stream: kernels never overlap): time without a kernel running.
+    totals[OUTSIDE] = max(0.0, wall - sum(totals.values()))
     return totals
 
 

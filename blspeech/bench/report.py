@@ -48,6 +48,11 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+GPU_BREAKDOWN_NOTE = (" On a GPU each category is kernel time, and *outside operators* is the wall time in which "
+                      "no kernel ran: the GPU waiting for the host to launch the next one. Where that dominates, "
+                      "the step is launch-bound and its time follows the number of kernels, not FLOPs.")
+
+
 def _step_name(step: str) -> str:
     return "training step" if step == "train" else f"inference b={step.removeprefix('infer')}"
 
@@ -56,10 +61,11 @@ def _settings(group: PairGroup) -> str:
     timing, options = group.timing, group.options
     layout = "channels-last" if options.channels_last else "contiguous (NCHW)"
     extras = ", torch.compile" if options.compile else ""
+    library = "cuDNN" if options.device.startswith("cuda") else "oneDNN"
     return (f"{timing.utterance_seconds:g} s utterances; inference batch {'/'.join(map(str, timing.batch_sizes))}, "
             f"training batch {timing.train_batch_size}; median of {timing.repeats} interleaved repeats after one "
             f"warm-up; {layout}{extras}; device {options.device}; inference runs the models as decoding does "
-            f"(batch norms folded into the convolutions, oneDNN convolutions: `prepare_for_inference`)")
+            f"(batch norms folded into the convolutions, {library} convolutions: `prepare_for_inference`)")
 
 
 def format_machine(results: BenchResults) -> str:
@@ -299,7 +305,8 @@ def format_results(results: BenchResults) -> str:
             "in turn, each category the median over the calls; profiler overhead included, so totals exceed the "
             "timed medians). Convolutions follow FLOPs; "
             "batch norm, pooling, upsampling and element-wise operators are memory-bound and follow the number of "
-            "full-resolution passes.\n\n" + format_breakdowns(results.breakdowns))
+            "full-resolution passes." + GPU_BREAKDOWN_NOTE * results.machine.device.startswith("cuda") + "\n\n"
+            + format_breakdowns(results.breakdowns))
     if results.data_path is not None:
         parts.append("## Data path\n\n" + format_data_path(results.data_path))
     if results.plot_note:

@@ -114,6 +114,8 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "") -> BenchResults
     """Measure everything ``plan`` asks for (see the package docstring for the order)."""
     device = check_device(plan.device)
     torch.set_num_threads(plan.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as the Trainer runs: each fixed shape gets cuDNN's fastest algorithm
     machine = describe_machine(device, plan.threads)
     log.info("bench: matmul and convolution limits of %s", device)
     limits = [machine_limits(device, plan)]
@@ -135,11 +137,13 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "") -> BenchResults
         with tempfile.TemporaryDirectory(prefix="blspeech-bench-") as scratch:
             data_path = measure_data_path(Path(scratch), plan.data_path)
     notes = [] if plan.threads > 1 or device.type == "cuda" else [
-        "One intra-op thread: figures are per core. At batch 1 with one thread PyTorch runs unstrided 1x1 "
-        "convolutions (the bL widening convs) and convolutions of inputs of at most 20480 values (some of "
-        "bL's half-resolution Big-Branch convs) on its slower non-oneDNN path."]
+        "One intra-op thread: figures are per core. Inference calls oneDNN for every convolution; training "
+        "takes PyTorch's own choice, which at batch 1 with one thread would send unstrided 1x1 convolutions "
+        "(the bL widening convs) and inputs of at most 20480 values to its slower non-oneDNN path (the "
+        "training batches here are larger)."]
     if device.type == "cuda":
-        notes.append(f"cuDNN TF32 for convolutions: {torch.backends.cudnn.allow_tf32}; float32 matmul "
+        notes.append(f"cuDNN benchmark mode (fastest algorithm per shape, as in training): on; "
+                     f"TF32 for convolutions: {torch.backends.cudnn.allow_tf32}; float32 matmul "
                      f"precision: {torch.get_float32_matmul_precision()} (TF32 convolutions can exceed the "
                      "float32 matmul figure).")
     return BenchResults(machine=machine, matmul_flops=matmul, conv_flops=conv, cpu_share=cpu_share, groups=groups,

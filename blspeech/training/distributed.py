@@ -17,14 +17,37 @@ import torch.distributed as dist
 from blspeech.loader import FrameBucketSampler
 
 
-def init_from_environment() -> tuple[int, int]:
-    """Join the process group torchrun describes in the environment; ``(rank, world)``, ``(0, 1)`` without torchrun."""
+def pick_device(name: str) -> torch.device:
+    """The device a recipe's ``train.device`` names; "auto" is a GPU when there is one, else the CPU.
+
+    A GPU named without an index is this process's own: ``LOCAL_RANK`` under torchrun, so that N
+    ranks on one machine use N GPUs; more ranks than GPUs is an error, not ranks sharing a card.
+    """
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type != "cuda":
+        return device
+    index = device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", "0"))
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"training device {name!r} needs GPU {index}, but this machine has "
+                         f"{torch.cuda.device_count()} usable GPU(s) (torch {torch.__version__}); "
+                         "start fewer ranks per machine or set train.device to cpu")
+    return torch.device("cuda", index)
+
+
+def init_from_environment(device_name: str = "auto") -> tuple[int, int]:
+    """Join the process group torchrun describes in the environment; ``(rank, world)``, ``(0, 1)`` without torchrun.
+
+    The backend follows the training device: NCCL for GPUs, gloo for the CPU (also on a machine
+    that has GPUs but trains on its CPU).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        device = pick_device(device_name)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 

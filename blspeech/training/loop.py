@@ -26,7 +26,7 @@ from tqdm import tqdm
 from blspeech.config import TrainConfig
 from blspeech.fileio import atomic_write
 from blspeech.loader import FeatureDataset, FrameBucketSampler, collate, make_loader
-from blspeech.training.distributed import ShardedBatchSampler, global_sum
+from blspeech.training.distributed import ShardedBatchSampler, global_sum, pick_device
 from blspeech.training.checkpoint import average_state_dicts, latest_checkpoint, load_checkpoint, save_checkpoint
 from blspeech.training.metrics import MetricsLog
 from blspeech.training.objectives import OBJECTIVES
@@ -37,12 +37,6 @@ log = logging.getLogger("blspeech")
 
 class TooManyBadSteps(RuntimeError):
     """Loss was NaN/inf for too many consecutive batches: the run is diverging, not unlucky."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class Trainer:

@@ -12,5 +12,5 @@ from blspeech.training.distributed import init_from_environment  # noqa: E402
 from test_training_loop import make_trainer  # noqa: E402
 
 if __name__ == "__main__":
-    init_from_environment()
+    init_from_environment("cpu")
     make_trainer(Path(sys.argv[1]), sys.argv[2], epochs=int(sys.argv[3])).fit()
