@@ -3,6 +3,8 @@ the trained model computes, and leave the trained model as it was."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +13,7 @@ from torch import nn
 from blspeech.decode.recognize import compute_log_probs
 from blspeech.loader import Utterance
 from blspeech.models import build_model, flops_per_second
-from blspeech.models.inference import InferenceConv2d, fold_batch_norms, prepare_for_inference
+from blspeech.models.inference import InferenceConv2d, fold_batch_norms, fuse_relus, prepare_for_inference
 
 
 def trained_statistics(model: nn.Module) -> nn.Module:
@@ -79,6 +81,49 @@ def test_inference_conv_equals_conv2d(shape, kernel, stride, padding, memory_for
                                    rtol=1e-5, atol=1e-5)
 
 
+def test_every_relu_after_a_conv_is_fused_into_it():
+    model = build_model("bl-resnet-small", num_outputs=10).eval()
+    fold_batch_norms(model)
+    ready = prepare_for_inference(model)
+    fused = sum(isinstance(m, InferenceConv2d) and m.activation == "relu" for m in ready.modules())
+    relus_before = sum(type(m) is nn.ReLU for m in model.modules())
+    relus_after = sum(type(m) is nn.ReLU for m in ready.modules())
+    assert fused > 0 and relus_before - relus_after == fused
+    assert fuse_relus(ready) == 0  # nothing left to fuse
+
+
+@pytest.mark.parametrize("scripted", [False, True])
+def test_fused_relu_applies_on_every_path(scripted):
+    """oneDNN (no gradient), the ordinary path (gradient) and TorchScript all apply the fused ReLU."""
+    torch.manual_seed(0)
+    conv = InferenceConv2d.from_conv(nn.Conv2d(4, 16, 3, padding=1))
+    conv.activation = "relu"
+    module = torch.jit.script(conv) if scripted else conv
+    x = torch.randn(1, 4, 6, 9)
+    expected = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_reordered_weight_follows_the_weight():
+    """The oneDNN-layout weight is built once, rebuilt when the weights change, and not copied."""
+    torch.manual_seed(0)
+    conv = InferenceConv2d.from_conv(nn.Conv2d(8, 16, 3, padding=1)).requires_grad_(False)
+    x = torch.randn(1, 8, 10, 20)
+    with torch.no_grad():
+        conv(x)
+        first = conv._packed
+        conv(x)
+        assert conv._packed is first
+        conv.load_state_dict({"weight": torch.randn(16, 8, 3, 3), "bias": torch.randn(16)})
+        torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1), rtol=1e-5, atol=1e-5)
+        assert conv._packed is not first
+        twin = copy.deepcopy(conv)
+        assert twin._packed is None
+        torch.testing.assert_close(twin(x), conv(x))
+
+
 def test_inference_conv_still_trains_through_the_ordinary_path():
     conv = nn.Conv2d(4, 6, 3, padding=1)
     fast = InferenceConv2d.from_conv(conv)
@@ -93,9 +138,11 @@ def test_inference_conv_still_trains_through_the_ordinary_path():
 def test_prepared_model_scripts_and_agrees():
     torch.manual_seed(0)
     ready = prepare_for_inference(build_model("bl-vgg-small", num_outputs=12))
-    scripted = torch.jit.script(ready)
     x = torch.randn(2, 3, 40, 30).contiguous(memory_format=torch.channels_last)
     lengths = torch.tensor([30, 22])
+    with torch.no_grad():
+        ready(x, lengths)  # the oneDNN weights now exist; scripting leaves them out
+    scripted = torch.jit.script(ready)
     with torch.no_grad():
         torch.testing.assert_close(scripted(x, lengths)[0], ready(x, lengths)[0], rtol=1e-4, atol=1e-4)
 

@@ -11,16 +11,16 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 from blspeech.models.acoustic import AcousticModel
 
 
-def _onednn_convolution_flops(x_shape: list[int], w_shape: list[int], _bias: object, _padding: object,
-                              _stride: object, _dilation: object, _groups: object, *, out_shape: list[int]) -> int:
+def _onednn_convolution_flops(x_shape: list[int], w_shape: list[int], *_settings: object,
+                              out_shape: list[int]) -> int:
     return conv_flop_count(x_shape, w_shape, out_shape)
 
 
 def flop_counter() -> FlopCounterMode:
-    """A ``FlopCounterMode`` that also counts the oneDNN convolutions inference-ready models call
-    directly (``prepare_for_inference``), which PyTorch's own table does not know."""
+    """A ``FlopCounterMode`` that also counts the fused oneDNN convolutions inference-ready models
+    call directly (``prepare_for_inference``), which PyTorch's own table does not know."""
     return FlopCounterMode(display=False,
-                           custom_mapping={torch.ops.aten.mkldnn_convolution: _onednn_convolution_flops})
+                           custom_mapping={torch.ops.mkldnn._convolution_pointwise: _onednn_convolution_flops})
 
 
 def flops_per_second(model: nn.Module, *, in_channels: int, num_mel_bins: int, seconds: float = 1.0,
