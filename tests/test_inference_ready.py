@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+import torch._dynamo
 import torch.nn.functional as F
 from torch import nn
 
@@ -188,3 +189,15 @@ def test_prepared_model_compiles_and_agrees():
     lengths = torch.tensor([30])
     with torch.inference_mode():
         torch.testing.assert_close(compiled(x, lengths)[0], ready(x, lengths)[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["bl-resnet-small", "vgg-small"])
+def test_prepared_model_compiles_to_one_graph(name):
+    """No graph break anywhere (one at each convolution once left torch.compile running the
+    convolutions eagerly between dozens of small graphs, recompiling until it gave up)."""
+    ready = prepare_for_inference(build_model(name, num_outputs=12))
+    x = torch.randn(1, 3, 40, 30).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        explanation = torch._dynamo.explain(ready)(x, torch.tensor([30]))
+    assert explanation.graph_break_count == 0, [str(reason.reason)[:200] for reason in explanation.break_reasons]
+    assert explanation.graph_count == 1

@@ -52,7 +52,7 @@ class InferenceConv2d(nn.Conv2d):
         return {**super().__getstate__(), "_packed": None}
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.jit.is_scripting() or torch.jit.is_tracing() or not self._cpu_inference(x):
+        if torch.jit.is_scripting() or not self._cpu_inference(x):
             out = self._conv_forward(x, self.weight, self.bias)
             return torch.relu(out) if self.activation == "relu" else out
         return self._onednn(x)
@@ -76,11 +76,14 @@ class InferenceConv2d(nn.Conv2d):
 
     @torch.jit.unused
     def _cpu_inference(self, x: Tensor) -> bool:
+        # Compiling first: torch.compile sees a constant here and never reaches the calls it
+        # cannot trace (each would break the graph at every convolution).
+        if torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return False
         needs_gradient = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
         return (x.device.type == "cpu" and x.dtype == torch.float32 and not needs_gradient
                 and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
-                and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-                and not torch.compiler.is_compiling())
+                and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
 
 def fold_batch_norms(module: nn.Module) -> int:
