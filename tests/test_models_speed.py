@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
+import torch._dynamo
 
 from blspeech.models import build_model
 from blspeech.models.speed import SpeedOptions, format_reports, measure_speed
@@ -39,3 +42,18 @@ def test_measure_speed_reports_every_model(output, channels_last):
 def test_measure_speed_rejects_bad_arguments():
     with pytest.raises(ValueError, match="repeats=0"):
         measure_speed({}, repeats=0)
+
+
+def test_every_model_of_a_compiled_group_is_compiled(monkeypatch):
+    """Five models x (two batch sizes + training) are 15 graphs of one ``forward``, past dynamo's
+    default limit of 8: none may quietly fall back to running uncompiled."""
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))  # no C++ compiler
+    def tiny(width: int) -> list[dict]:  # models of different widths: graphs of their own
+        return [{"depth": 2, "channels": width, "stride": [2, 2]}, {"depth": 2, "channels": 8, "stride": [2, 2]}]
+
+    models = {f"width{w}": build_model("vgg-small", num_outputs=8, num_mel_bins=16, stages=tiny(w))
+              for w in (4, 6, 8, 10, 12)}
+    with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+        reports = measure_speed(models, utterance_seconds=0.3, batch_sizes=(1, 2), train_batch_size=2, repeats=1,
+                                options=SpeedOptions(compile=True))
+    assert set(reports) == set(models)

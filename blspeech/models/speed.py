@@ -13,11 +13,12 @@ of the gap is memory layout and un-fused element-wise work.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -94,14 +95,34 @@ def measure_speed(models: Mapping[str, AcousticModel], *, utterance_seconds: flo
     timers = {name: ModelRunner(model, frames, batch_sizes, train_batch_size, options)
               for name, model in models.items()}
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in models}
-    for round_index in range(repeats + 1):
-        for name, timer in timers.items():
-            for key, seconds in timer.run_once().items():
-                if round_index > 0:  # the first round warms up allocators and compiled graphs
-                    samples[name].setdefault(key, []).append(seconds)
+    with room_to_compile(len(models) * (len(batch_sizes) + 1) if options.compile else 0):
+        for round_index in range(repeats + 1):
+            for name, timer in timers.items():
+                for key, seconds in timer.run_once().items():
+                    if round_index > 0:  # the first round warms up allocators and compiled graphs
+                        samples[name].setdefault(key, []).append(seconds)
     return {name: SpeedReport.from_seconds(name, samples[name], train_batch_size=train_batch_size,
                                            utterance_seconds=utterance_seconds)
             for name in models}
+
+
+@contextlib.contextmanager
+def room_to_compile(variants: int) -> Iterator[None]:
+    """torch.compile's cache, emptied and with room for ``variants`` compiled graphs of one function.
+
+    Dynamo keeps compiled graphs per Python function, and every model of a class shares its
+    ``forward``: one graph per model and input shape and grad mode. Past its limit (8 by
+    default) dynamo stops compiling and runs the function eagerly, so a group of compiled models
+    would silently time some of them uncompiled.
+    """
+    if variants <= 0:
+        yield
+        return
+    import torch._dynamo  # only when compiling: importing it takes seconds
+
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(recompile_limit=max(8, 2 * variants)):
+        yield
 
 
 def synchronize(device: torch.device) -> None:
