@@ -28,6 +28,7 @@ from blspeech.config import ConfigError, Recipe, load_recipe, save_recipe
 from blspeech.experiment import Experiment
 from blspeech.fileio import write_text_atomic
 from blspeech.training.checkpoint import RunExists
+from blspeech.training.distributed import leave_process_group
 from blspeech.training.lock import ExperimentLock, ExperimentLocked
 
 log = logging.getLogger("blspeech")
@@ -110,6 +111,7 @@ def stage_train(exp: Experiment, args: argparse.Namespace) -> None:
         from blspeech.ctc_training import train_ctc_model as train_model
     for name in exp.model_names:
         train_model(exp, name, resume=args.resume)
+    leave_process_group()  # the later stages run on every rank alone
 
 
 def stage_decode(exp: Experiment, args: argparse.Namespace) -> None:

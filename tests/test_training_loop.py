@@ -20,7 +20,7 @@ from blspeech.features.cmvn import CmvnAccumulator, write_cmvn_stats
 from blspeech.loader import FeatureDataset
 from blspeech.models import build_model
 from blspeech.training.checkpoint import list_checkpoints, load_checkpoint
-from blspeech.training.distributed import pick_device
+from blspeech.training.distributed import leave_process_group, pick_device
 from blspeech.training.loop import TooManyBadSteps, Trainer
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_small.py"
@@ -195,3 +195,11 @@ def test_a_rank_without_a_gpu_of_its_own_is_an_error(monkeypatch):
     with pytest.raises(ValueError, match="needs GPU 64, but this machine has"):
         pick_device("cuda")
     assert pick_device("cpu") == torch.device("cpu")
+
+
+def test_leaving_the_process_group_shuts_it_down(tmp_path):
+    leave_process_group()  # no group: nothing to do
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    assert torch.distributed.is_initialized()
+    leave_process_group()
+    assert not torch.distributed.is_initialized()

@@ -51,6 +51,18 @@ def init_from_environment(device_name: str = "auto") -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
+def leave_process_group() -> None:
+    """All ranks meet, then shut the backend down; without torchrun, nothing to do.
+
+    A rank that exits with the group still up can be aborted while its communication threads
+    run ("terminate called without an active exception" from gloo, seen once at the end of a
+    two-rank run), failing a run whose training had finished.
+    """
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def global_sum(value: float, device: torch.device) -> float:
     """Sum of ``value`` over all ranks (the value itself in a single process)."""
     if not dist.is_initialized():
