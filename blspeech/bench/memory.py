@@ -8,7 +8,9 @@ runs in a child forked from a server that has only imported the package (multipr
 CPU: the peak resident set size (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``
 just before the step) minus the resident size just before it, i.e. the memory the step itself
 needs (activations, gradients, optimizer state, workspaces) on top of the built model and its
-inputs. The child first tells glibc to serve every block of 64 KiB or more with its own
+inputs. An inference pass is measured after one unmeasured pass, as in a decoding loop (the
+first builds the inference-ready model's oneDNN weights); a training step is the first one, so
+it includes the optimizer state it creates. The child first tells glibc to serve every block of 64 KiB or more with its own
 mmap: freed tensors then leave the resident set at once, so the peak is the peak of live
 memory rather than of whatever the allocator happened to keep cached (which made the same
 measurement differ by 50% between runs).
@@ -91,6 +93,8 @@ def measure_step_memory(job: MemoryJob) -> int:
     runner = ModelRunner(model, frames, (job.batch_size,), job.batch_size, job.options)
     del model
     run = (lambda: runner.infer(job.batch_size)) if job.step == "inference" else runner.train_step
+    if job.step == "inference":
+        run()  # decoding's steady state: the first pass builds oneDNN's reordered weights, part of the model
     if device.type == "cuda":
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)

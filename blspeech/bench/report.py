@@ -319,8 +319,9 @@ def format_results(results: BenchResults) -> str:
         "2 FLOPs per multiply-add; pooling, batch norm and element-wise work count as free.",
         "Peak memory: each model in a fresh process forked from a server that has only imported the package. "
         "CPU: peak resident set (VmHWM, reset just before the step) minus the resident set before it, so the "
-        "figure is what the step needs on top of the built model and its inputs (for training this includes "
-        "the AdamW state created by the first step); glibc is set to unmap freed blocks of 64 KiB or more at "
+        "figure is what the step needs on top of the built model and its inputs (inference: a second pass, as "
+        "in a decoding loop, after the first built the oneDNN weights; training: the first step, including "
+        "the AdamW state it creates); glibc is set to unmap freed blocks of 64 KiB or more at "
         "once, so the figure follows live tensors. CUDA: max_memory_allocated minus memory allocated before "
         "the step.",
     ] + results.extra_notes
