@@ -134,8 +134,9 @@ def fuse_relus(module: nn.Module) -> int:
 
 def prepare_for_inference(model: AcousticModel, *, channels_last: bool = True) -> AcousticModel:
     """An eval-mode copy of ``model`` for decoding: batch norms folded into the convolutions,
-    oneDNN convolutions with their ReLUs fused on a CPU, channels-last memory (the faster layout on a CPU for every
-    preset here). The caller's model is left untouched; the copy is not for training."""
+    oneDNN convolutions with their ReLUs fused on a CPU, channels-last memory (the faster layout
+    on a CPU for every preset here). The caller's model is left untouched; the copy is not for
+    training."""
     ready = copy.deepcopy(model).eval()
     fold_batch_norms(ready)
     use_inference_convolutions(ready)
