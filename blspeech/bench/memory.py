@@ -10,10 +10,10 @@ just before the step) minus the resident size just before it, i.e. the memory th
 needs (activations, gradients, optimizer state, workspaces) on top of the built model and its
 inputs. An inference pass is measured after one unmeasured pass, as in a decoding loop (the
 first builds the inference-ready model's oneDNN weights); a training step is the first one, so
-it includes the optimizer state it creates. The child first tells glibc to serve every block of 64 KiB or more with its own
-mmap: freed tensors then leave the resident set at once, so the peak is the peak of live
-memory rather than of whatever the allocator happened to keep cached (which made the same
-measurement differ by 50% between runs).
+it includes the optimizer state it creates. The child first tells glibc to serve every block
+of 64 KiB or more with its own mmap: freed tensors then leave the resident set at once, so the
+peak is the peak of live memory rather than of whatever the allocator happened to keep cached
+(which made the same measurement differ by 50% between runs).
 
 CUDA: ``torch.cuda.max_memory_allocated`` during the step minus the memory allocated before
 it, the same quantity as PyTorch's caching allocator counts it.
