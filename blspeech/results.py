@@ -22,6 +22,7 @@ from blspeech.data.kaldi_dir import DataDir
 from blspeech.experiment import Experiment
 from blspeech.fileio import atomic_write, write_text_atomic
 from blspeech.score import score
+from blspeech.score.report import SUBSET_ORDER, splits_into_subsets
 
 log = logging.getLogger("blspeech")
 MODES = ("greedy", "lm", "graph")  # CTC: greedy and LM beam search; hybrid: HCLG best path
@@ -88,7 +89,7 @@ def format_table(exp: Experiment, results: list[ModelResult]) -> str:
 
     columns = [(set_name, mode, subset)
                for set_name in exp.eval_sets for mode in MODES
-               for subset in ("SWB", "CallHome", "Overall")
+               for subset in SUBSET_ORDER
                if (subset == "Overall" or set_name != exp.recipe.data.dev_set)
                and any(subset in r.wer.get(f"{set_name}/{mode}", {}) for r in results)]
     gflops = {r.name: r.gflops for r in results}
@@ -132,11 +133,11 @@ def format_comparison(experiments: dict[str, list[ModelResult]]) -> str:
         for result in results:
             for key, subsets in result.wer.items():
                 set_name = key.split("/")[0]
-                split = {"SWB", "CallHome"} <= set(subsets)  # a test set (a dev stm labels all speakers SWB)
-                for subset in ("SWB", "CallHome", "Overall"):
+                split = splits_into_subsets(subsets)
+                for subset in SUBSET_ORDER:
                     if subset in subsets and (subset == "Overall" or split) and (set_name, subset) not in columns:
                         columns.append((set_name, subset))
-    columns.sort(key=lambda column: (column[0], ("SWB", "CallHome", "Overall").index(column[1])))
+    columns.sort(key=lambda column: (column[0], SUBSET_ORDER.index(column[1])))
     head = ["experiment", "model", "decoding", "params", "GFLOPs/s audio", "FLOPs vs baseline"] + [
         set_name if subset == "Overall" else f"{set_name} {subset}" for set_name, subset in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from blspeech.fileio import atomic_write  # noqa: E402
 from blspeech.models import baseline_name  # noqa: E402
+from blspeech.score.report import splits_into_subsets  # noqa: E402
 
 MODE_PREFERENCE = ("lm", "graph", "greedy")
 
@@ -56,7 +57,7 @@ def choose_wer_key(entries: Sequence[dict]) -> str | None:
 
     def preference(key: str) -> tuple[int, int, str]:
         mode = key.rsplit("/", 1)[-1]
-        is_test = any({"SWB", "CallHome"} <= set(entry["wer"][key]) for entry in entries)
+        is_test = any(splits_into_subsets(entry["wer"][key]) for entry in entries)
         rank = MODE_PREFERENCE.index(mode) if mode in MODE_PREFERENCE else len(MODE_PREFERENCE)
         return (0 if is_test else 1, rank, key)
 

@@ -25,6 +25,13 @@ from blspeech.fileio import write_text_atomic
 from blspeech.score.align import AlignedWord
 
 SUBSETS = {"SWB": "sw", "CallHome": "en"}  # subset name -> conversation id prefix
+SUBSET_ORDER = (*SUBSETS, "Overall")  # how tables order a set's WERs
+
+
+def splits_into_subsets(wers: Iterable[str]) -> bool:
+    """Whether a set's scores (subset names) have every subset: a test set. One alone does not
+    count: a dev set's stm may label all its speakers SWB."""
+    return set(SUBSETS) <= set(wers)
 
 
 @dataclass(frozen=True)
