@@ -14,7 +14,8 @@ from torch import nn
 from blspeech.decode.recognize import compute_log_probs
 from blspeech.loader import Utterance
 from blspeech.models import build_model, flops_per_second
-from blspeech.models.inference import InferenceConv2d, fold_batch_norms, fuse_relus, prepare_for_inference
+from blspeech.models.inference import (InferenceConv2d, InferenceLinear, fold_batch_norms, fuse_relus,
+                                      prepare_for_inference)
 
 
 def trained_statistics(model: nn.Module) -> nn.Module:
@@ -82,26 +83,50 @@ def test_inference_conv_equals_conv2d(shape, kernel, stride, padding, memory_for
                                    rtol=1e-5, atol=1e-5)
 
 
-def test_every_relu_after_a_conv_is_fused_into_it():
+def test_inference_linear_equals_linear():
+    torch.manual_seed(0)
+    linear = nn.Linear(40, 24)
+    fast = InferenceLinear.from_linear(linear)
+    x = torch.randn(2, 13, 40)  # (B, T, features), as the classifier sees them
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), F.linear(x, linear.weight, linear.bias), rtol=1e-5, atol=1e-5)
+
+
+def test_every_relu_after_a_conv_or_linear_is_fused_into_it():
     model = build_model("bl-resnet-small", num_outputs=10).eval()
     fold_batch_norms(model)
     ready = prepare_for_inference(model)
-    fused = sum(isinstance(m, InferenceConv2d) and m.activation == "relu" for m in ready.modules())
+    fused_convs = sum(isinstance(m, InferenceConv2d) and m.activation == "relu" for m in ready.modules())
+    fused_linears = sum(isinstance(m, InferenceLinear) and m.activation == "relu" for m in ready.modules())
     relus_before = sum(type(m) is nn.ReLU for m in model.modules())
     relus_after = sum(type(m) is nn.ReLU for m in ready.modules())
-    assert fused > 0 and relus_before - relus_after == fused
+    assert fused_convs > 0 and fused_linears == 1  # the classifier's hidden layer
+    assert relus_before - relus_after == fused_convs + fused_linears
+    assert not any(type(m) in (nn.Conv2d, nn.Linear) for m in ready.modules())
     assert fuse_relus(ready) == 0  # nothing left to fuse
 
 
+def _conv_or_linear(kind: str) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """An inference layer with a fused ReLU, an input, and what it must compute."""
+    if kind == "conv":
+        plain = nn.Conv2d(4, 16, 3, padding=1)
+        layer, x = InferenceConv2d.from_conv(plain), torch.randn(1, 4, 6, 9)
+        expected = F.relu(F.conv2d(x, plain.weight, plain.bias, padding=1))
+    else:
+        plain = nn.Linear(12, 16)
+        layer, x = InferenceLinear.from_linear(plain), torch.randn(1, 5, 12)
+        expected = F.relu(F.linear(x, plain.weight, plain.bias))
+    layer.activation = "relu"
+    return layer, x, expected.detach()
+
+
+@pytest.mark.parametrize("kind", ["conv", "linear"])
 @pytest.mark.parametrize("scripted", [False, True])
-def test_fused_relu_applies_on_every_path(scripted):
+def test_fused_relu_applies_on_every_path(kind, scripted):
     """oneDNN (no gradient), the ordinary path (gradient) and TorchScript all apply the fused ReLU."""
     torch.manual_seed(0)
-    conv = InferenceConv2d.from_conv(nn.Conv2d(4, 16, 3, padding=1))
-    conv.activation = "relu"
-    module = torch.jit.script(conv) if scripted else conv
-    x = torch.randn(1, 4, 6, 9)
-    expected = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
+    layer, x, expected = _conv_or_linear(kind)
+    module = torch.jit.script(layer) if scripted else layer
     with torch.no_grad():
         torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-5)
@@ -123,6 +148,19 @@ def test_reordered_weight_follows_the_weight():
         twin = copy.deepcopy(conv)
         assert twin._packed is None
         torch.testing.assert_close(twin(x), conv(x))
+
+
+def test_reordered_weight_follows_the_input_shape():
+    """oneDNN blocks this weight's output channels by 48 for 5x400 inputs and by 32 for 5x8 ones; a
+    weight kept from another shape would be converted block to block on every call."""
+    torch.manual_seed(0)
+    conv = InferenceConv2d.from_conv(nn.Conv2d(96, 96, 3, padding=1)).requires_grad_(False)
+    with torch.no_grad():
+        for frames in (400, 8, 400):
+            x = torch.randn(1, 96, 5, frames).contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1),
+                                       rtol=1e-4, atol=1e-4)
+            assert conv._packed[2] == (1, 96, 5, frames)
 
 
 def test_inference_conv_still_trains_through_the_ordinary_path():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -16,11 +17,18 @@ def _onednn_convolution_flops(x_shape: list[int], w_shape: list[int], *_settings
     return conv_flop_count(x_shape, w_shape, out_shape)
 
 
+def _onednn_linear_flops(x_shape: list[int], w_shape: list[int], *_settings: object, out_shape: list[int]) -> int:
+    rows = math.prod(x_shape[:-1])
+    return 2 * rows * w_shape[1] * w_shape[0]
+
+
 def flop_counter() -> FlopCounterMode:
-    """A ``FlopCounterMode`` that also counts the fused oneDNN convolutions inference-ready models
-    call directly (``prepare_for_inference``), which PyTorch's own table does not know."""
+    """A ``FlopCounterMode`` that also counts the fused oneDNN convolutions and linears
+    inference-ready models call directly (``prepare_for_inference``), which PyTorch's own table
+    does not know."""
     return FlopCounterMode(display=False,
-                           custom_mapping={torch.ops.mkldnn._convolution_pointwise: _onednn_convolution_flops})
+                           custom_mapping={torch.ops.mkldnn._convolution_pointwise: _onednn_convolution_flops,
+                                           torch.ops.mkldnn._linear_pointwise: _onednn_linear_flops})
 
 
 def flops_per_second(model: nn.Module, *, in_channels: int, num_mel_bins: int, seconds: float = 1.0,
