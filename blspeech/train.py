@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from blspeech.allocator import retain_freed_memory
 from blspeech.config import ConfigError, Recipe, load_recipe, save_recipe
 from blspeech.experiment import Experiment
 from blspeech.fileio import write_text_atomic
@@ -170,6 +171,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    retain_freed_memory()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     try:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from blspeech.allocator import retain_freed_memory
 from blspeech.bench.run import BenchPlan, Outputs, run_benchmark, write_outputs
 
 
@@ -92,6 +93,7 @@ def plan_from_args(args: argparse.Namespace) -> BenchPlan:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    retain_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
         plan = plan_from_args(args)

@@ -21,8 +21,6 @@ it, the same quantity as PyTorch's caching allocator counts it.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import multiprocessing
 import re
 from collections.abc import Mapping
@@ -33,6 +31,7 @@ from typing import Any
 
 import torch
 
+from blspeech.allocator import unmap_large_blocks_on_free
 from blspeech.models import build_model
 from blspeech.models.speed import FRAME_RATE, ModelRunner, SpeedOptions, synchronize
 
@@ -66,15 +65,6 @@ def _proc_status_kib(field: str) -> int:
     return int(match.group(1))
 
 
-def _unmap_large_blocks_on_free() -> None:
-    """glibc ``mallopt(M_MMAP_THRESHOLD, 64 KiB)``: a fixed threshold (no dynamic raising) below
-    which the heap serves blocks; larger ones are mapped on allocation and unmapped on free."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    m_mmap_threshold = -3
-    if libc.mallopt(m_mmap_threshold, 64 * 1024) != 1:
-        raise RuntimeError("mallopt(M_MMAP_THRESHOLD) failed; peak RSS needs glibc")
-
-
 def _reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")  # "5": reset the peak RSS (VmHWM) to the current RSS
 
@@ -87,7 +77,7 @@ def measure_step_memory(job: MemoryJob) -> int:
     torch.set_num_threads(job.threads)
     device = torch.device(job.options.device)
     if device.type == "cpu":
-        _unmap_large_blocks_on_free()
+        unmap_large_blocks_on_free()
     model = build_model(**job.config)
     frames = round(job.utterance_seconds * FRAME_RATE)
     runner = ModelRunner(model, frames, (job.batch_size,), job.batch_size, job.options)

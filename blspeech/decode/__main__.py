@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from blspeech.allocator import retain_freed_memory
 from blspeech.config import Recipe, recipe_from_dict
 from blspeech.data.kaldi_dir import DataDir
 from blspeech.decode.recognize import (beam, compute_log_probs, ctc_beam_decoder, decode_hybrid, feature_dataset,
@@ -91,6 +92,7 @@ def decode_with_graph(args: argparse.Namespace, recipe: Recipe, data: DataDir, l
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    retain_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     model, state = load_model(args.exp / "final.pt")
     recipe = recipe_from_dict(state["recipe"], f"{args.exp / 'final.pt'}")

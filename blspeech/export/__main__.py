@@ -16,6 +16,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from blspeech.allocator import retain_freed_memory
 from blspeech.export.loglikes import export_loglikes
 from blspeech.export.model_files import ExportVerificationError, export_model
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    retain_freed_memory()
     try:
         if args.command == "model":
             result = export_model(args.exp, args.out)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from blspeech.allocator import retain_freed_memory
 from blspeech.models.acoustic import AcousticModel
 from blspeech.models.inference import prepare_for_inference
 from blspeech.models.registry import baseline_twin_config, build_model, list_models
@@ -240,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    retain_freed_memory()
     try:
         model = build_model(args.name, num_outputs=args.num_outputs, num_mel_bins=args.num_mel_bins,
                             output=args.output)
