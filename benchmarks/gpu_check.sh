@@ -3,6 +3,7 @@
 # of the pieces they use, then the benchmark's model timings on the GPU (the data path is CPU
 # work that needs the TTS engines, so it is left out). The benchmark runs even if a test fails.
 # Usage: bash benchmarks/gpu_check.sh [OUT_DIR [BENCH_ARGS...]]
+#        e.g. ... OUT --compile --compile-mode reduce-overhead --amp: CUDA graphs, bf16 training steps
 #        (default OUT_DIR benchmarks/cuda; PYTHON picks the interpreter, default python3)
 set -uo pipefail
 out=${1:-benchmarks/cuda}

@@ -19,7 +19,7 @@ from blspeech.bench.memory import MemoryJob, measure_memory
 from blspeech.bench.pairs import ModelFigures, PairGroup, TimingSettings, grid_cases, pair_ratios
 from blspeech.bench.plot import FlopsPoint, choose_wer_key, plot_flops_vs_wer, read_results, wer_points
 from blspeech.bench.report import claim_failures, explain_step, format_summary, twin_spreads
-from blspeech.bench.run import BenchPlan, plot_note
+from blspeech.bench.run import BenchPlan, group_specs, plot_note
 from blspeech.models import build_model
 from blspeech.models.speed import SpeedOptions
 
@@ -209,6 +209,29 @@ def test_batch_options_apply_to_every_group():
     assert plan.small.repeats == 3 and plan.paper.repeats == BenchPlan().paper.repeats
     with pytest.raises(ValueError, match="--train-batch-size must be >= 1"):
         plan_from_args(build_parser().parse_args(["--train-batch-size", "0"]))
+
+
+def test_compile_mode_and_amp_reach_the_groups():
+    plan = plan_from_args(build_parser().parse_args(["--device", "cuda", "--compile", "--compile-mode",
+                                                     "reduce-overhead", "--amp", "--no-data-path"]))
+    specs = group_specs(plan)
+    compiled = [spec for spec in specs if spec.options.compile]
+    assert compiled and all(spec.options.compile_mode == "reduce-overhead" for spec in compiled)
+    assert all("(torch.compile reduce-overhead)" in spec.title for spec in compiled)
+    assert all(spec.options.amp and spec.options.device == "cuda" for spec in specs)
+    default = group_specs(plan_from_args(build_parser().parse_args(["--compile"])))
+    assert [spec.title for spec in default if spec.options.compile] == ["vgg-small (torch.compile)",
+                                                                        "resnet-small (torch.compile)"]
+    assert not any(spec.options.amp for spec in default)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--compile-mode", "reduce-overhead"], "--compile-mode needs --compile"),
+    (["--amp"], "--amp is for CUDA devices"),
+])
+def test_compile_mode_and_amp_are_refused_where_they_mean_nothing(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        plan_from_args(build_parser().parse_args(arguments))
 
 
 def test_peaky_emissions_decode_greedily_to_their_units():

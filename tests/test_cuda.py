@@ -126,3 +126,12 @@ def test_benchmark_runs_on_the_gpu(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert torch.cuda.get_device_name(0) in text
     assert "## Data path" not in text
+
+
+def test_benchmark_runs_compiled_with_cuda_graphs_and_bf16_training_on_the_gpu(tmp_path):
+    """torch.compile's reduce-overhead mode (CUDA graphs) and bf16 autocast in the training step."""
+    assert bench_main(["--quick", "--device", "cuda", "--no-data-path", "--compile", "--compile-mode",
+                       "reduce-overhead", "--amp", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "results.md").read_text()
+    assert "vgg-small (torch.compile reduce-overhead)" in text
+    assert "training forward under bfloat16 autocast" in text

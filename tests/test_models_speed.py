@@ -9,7 +9,7 @@ import torch
 import torch._dynamo
 
 from blspeech.models import build_model
-from blspeech.models.speed import SpeedOptions, format_reports, measure_speed
+from blspeech.models.speed import ModelRunner, SpeedOptions, format_reports, measure_speed
 
 TINY_STAGES = [{"depth": 3, "channels": 8, "stride": [2, 2]}, {"depth": 2, "channels": 8, "stride": [2, 2]}]
 
@@ -57,3 +57,21 @@ def test_every_model_of_a_compiled_group_is_compiled(monkeypatch):
         reports = measure_speed(models, utterance_seconds=0.3, batch_sizes=(1, 2), train_batch_size=2, repeats=1,
                                 options=SpeedOptions(compile=True))
     assert set(reports) == set(models)
+
+
+@pytest.mark.parametrize("mode, passed", [("default", None), ("reduce-overhead", "reduce-overhead")])
+def test_compile_mode_reaches_torch_compile(monkeypatch, mode, passed):
+    modes = []
+    monkeypatch.setattr(torch, "compile", lambda module, **settings: modes.append(settings["mode"]) or module)
+    ModelRunner(build_model("vgg-small", num_outputs=8), 20, (1,), 2, SpeedOptions(compile=True, compile_mode=mode))
+    assert modes == [passed, passed]  # the training and the inference model
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"amp": True}, "amp .* is for CUDA devices"),
+    ({"compile_mode": "reduce-overhead"}, "without compile"),
+    ({"compile": True, "compile_mode": "fastest"}, "unknown compile_mode"),
+])
+def test_speed_options_refuse_what_they_cannot_do(settings, message):
+    with pytest.raises(ValueError, match=message):
+        SpeedOptions(**settings)

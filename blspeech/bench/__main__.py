@@ -21,6 +21,7 @@ from pathlib import Path
 
 from blspeech.allocator import retain_freed_memory
 from blspeech.bench.run import BenchPlan, Outputs, run_benchmark, write_outputs
+from blspeech.models.speed import COMPILE_MODES
 
 
 def _positive_ints(text: str) -> tuple[int, ...]:
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-paper", action="store_true", help="leave out the paper-sized presets")
     parser.add_argument("--contiguous", action="store_true", help="NCHW tensors instead of channels-last")
     parser.add_argument("--compile", action="store_true", help="also time the small presets under torch.compile")
+    parser.add_argument("--compile-mode", choices=COMPILE_MODES,
+                        help="torch.compile mode of --compile (default: default; reduce-overhead replays CUDA "
+                             "graphs, for small models on a GPU)")
+    parser.add_argument("--amp", action="store_true",
+                        help="training steps under bfloat16 autocast, as the Trainer trains on a GPU (CUDA only)")
     parser.add_argument("--no-data-path", action="store_true",
                         help="leave out the data path (CPU work that needs the TTS engines), e.g. on a GPU machine")
     parser.add_argument("--results", type=Path, action="append",
@@ -65,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 def plan_from_args(args: argparse.Namespace) -> BenchPlan:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.compile_mode is not None and not args.compile:
+        raise ValueError("--compile-mode needs --compile")
+    if args.amp and not args.device.startswith("cuda"):
+        raise ValueError(f"--amp is for CUDA devices (bfloat16 autocast, as in training), not {args.device}")
     plan = BenchPlan.quick(args.device) if args.quick else BenchPlan(device=args.device)
-    changes: dict = {"threads": args.threads, "channels_last": not args.contiguous, "compile": args.compile}
+    changes: dict = {"threads": args.threads, "channels_last": not args.contiguous, "compile": args.compile,
+                     "compile_mode": args.compile_mode or "default", "amp": args.amp}
     if args.repeats is not None:
         if args.repeats < 1:
             raise ValueError(f"--repeats must be >= 1, got {args.repeats}")

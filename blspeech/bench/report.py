@@ -60,7 +60,11 @@ def _step_name(step: str) -> str:
 def _settings(group: PairGroup) -> str:
     timing, options = group.timing, group.options
     layout = "channels-last" if options.channels_last else "contiguous (NCHW)"
-    extras = ", torch.compile" if options.compile else ""
+    extras = ""
+    if options.compile:
+        extras += ", torch.compile" + ("" if options.compile_mode == "default" else f" mode {options.compile_mode}")
+    if options.amp:
+        extras += ", training forward under bfloat16 autocast"
     library = "cuDNN" if options.device.startswith("cuda") else "oneDNN"
     return (f"{timing.utterance_seconds:g} s utterances; inference batch {'/'.join(map(str, timing.batch_sizes))}, "
             f"training batch {timing.train_batch_size}; median of {timing.repeats} interleaved repeats after one "

@@ -40,6 +40,8 @@ class BenchPlan:
     alphas: tuple[int, ...] = (1, 2, 4)
     betas: tuple[int, ...] = (1, 2, 4)
     compile: bool = False
+    compile_mode: str = "default"
+    amp: bool = False
     profile_calls: int = 7
     data_path: DataPathSizes | None = DataPathSizes()
     matmul_size: int = 2048
@@ -73,7 +75,7 @@ class Outputs:
 
 def group_specs(plan: BenchPlan) -> list[GroupSpec]:
     """The groups in measuring order: small pairs (grid), paper-sized pairs, compiled small pairs."""
-    options = SpeedOptions(channels_last=plan.channels_last, device=plan.device)
+    options = eager_options(plan)
     specs = []
     for baseline in SMALL_BASELINES:
         cases = (grid_cases(baseline, plan.alphas, plan.betas) if plan.alphas and plan.betas
@@ -82,15 +84,21 @@ def group_specs(plan: BenchPlan) -> list[GroupSpec]:
     if plan.paper is not None:
         specs += [GroupSpec(baseline, preset_cases(baseline), plan.paper, options) for baseline in PAPER_BASELINES]
     if plan.compile:
-        compiled = SpeedOptions(channels_last=plan.channels_last, device=plan.device, compile=True)
-        specs += [GroupSpec(f"{baseline} (torch.compile)", preset_cases(baseline), plan.small, compiled)
+        compiled = replace(options, compile=True, compile_mode=plan.compile_mode)
+        how = "torch.compile" if plan.compile_mode == "default" else f"torch.compile {plan.compile_mode}"
+        specs += [GroupSpec(f"{baseline} ({how})", preset_cases(baseline), plan.small, compiled)
                   for baseline in SMALL_BASELINES]
     return specs
 
 
+def eager_options(plan: BenchPlan) -> SpeedOptions:
+    """How the uncompiled groups (and the profiled pairs) run."""
+    return SpeedOptions(channels_last=plan.channels_last, device=plan.device, amp=plan.amp)
+
+
 def profile_presets(plan: BenchPlan) -> dict[str, dict[str, dict[str, TimeBreakdown]]]:
     """Operator-category breakdowns of the small baselines and their bL presets, each pair interleaved."""
-    options = SpeedOptions(channels_last=plan.channels_last, device=plan.device)
+    options = eager_options(plan)
     timing = plan.small
     frames = round(timing.utterance_seconds * FRAME_RATE)
     breakdowns = {}

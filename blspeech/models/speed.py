@@ -31,6 +31,7 @@ from blspeech.models.inference import prepare_for_inference
 from blspeech.models.registry import baseline_twin_config, build_model, list_models
 
 FRAME_RATE = 100  # input frames per second of audio
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,25 @@ class SpeedReport:
 
 @dataclass(frozen=True)
 class SpeedOptions:
-    """How the models run: ``channels_last`` memory format, ``compile`` with torch.compile,
-    on ``device`` ("cpu", "cuda", "cuda:1", ...; timings wait for the device to finish)."""
+    """How the models run: ``channels_last`` memory format, ``compile`` with torch.compile in
+    ``compile_mode`` ("reduce-overhead" replays CUDA graphs: no kernel launch gaps on a GPU), on
+    ``device`` ("cpu", "cuda", "cuda:1", ...; timings wait for the device to finish), the training
+    step's forward pass under bfloat16 autocast with ``amp`` (as the Trainer trains on a GPU;
+    CUDA only)."""
 
     channels_last: bool = False
     compile: bool = False
     device: str = "cpu"
+    compile_mode: str = "default"
+    amp: bool = False
+
+    def __post_init__(self) -> None:
+        if self.amp and not self.device.startswith("cuda"):
+            raise ValueError(f"amp (bfloat16 autocast) is for CUDA devices, as in training; device is {self.device}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"unknown compile_mode {self.compile_mode!r} (choose {', '.join(COMPILE_MODES)})")
+        if self.compile_mode != "default" and not self.compile:
+            raise ValueError(f"compile_mode {self.compile_mode!r} without compile")
 
 
 def measure_speed(models: Mapping[str, AcousticModel], *, utterance_seconds: float = 4.0,
@@ -150,8 +164,10 @@ class ModelRunner:
         self.train_forward: Callable[..., tuple[Tensor, Tensor]] = self.train_model
         self.eval_forward: Callable[..., tuple[Tensor, Tensor]] = self.eval_model
         if options.compile:
-            self.train_forward = torch.compile(self.train_model, dynamic=False)
-            self.eval_forward = torch.compile(self.eval_model, dynamic=False)
+            mode = None if options.compile_mode == "default" else options.compile_mode
+            self.train_forward = torch.compile(self.train_model, dynamic=False, mode=mode)
+            self.eval_forward = torch.compile(self.eval_model, dynamic=False, mode=mode)
+        self.amp = options.amp
         generator = torch.Generator().manual_seed(0)
 
         def features(batch: int) -> tuple[Tensor, Tensor]:
@@ -199,7 +215,9 @@ class ModelRunner:
     def train_step(self) -> None:
         """Forward, CTC or cross-entropy loss, backward and an AdamW update."""
         x, lengths = self.train_inputs
-        logits, out_lengths = self.train_forward(x, lengths)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits, out_lengths = self.train_forward(x, lengths)
+        logits = logits.float()  # the losses in float32, as the training objectives compute them
         if self.output == "ctc":
             log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T', B, V) as ctc_loss wants
             target_lengths = torch.full((x.shape[0],), self.targets.shape[1], device=self.device)
