@@ -20,6 +20,7 @@ from blspeech.bench.pairs import ModelFigures, PairGroup, TimingSettings, grid_c
 from blspeech.bench.plot import FlopsPoint, choose_wer_key, plot_flops_vs_wer, read_results, wer_points
 from blspeech.bench.report import claim_failures, explain_step, format_summary, twin_spreads
 from blspeech.bench.run import BenchPlan, group_specs, plot_note
+from blspeech.bench.trained import DecodeTiming, format_decode_timings
 from blspeech.models import build_model
 from blspeech.models.speed import SpeedOptions
 
@@ -232,6 +233,16 @@ def test_compile_mode_and_amp_reach_the_groups():
 def test_compile_mode_and_amp_are_refused_where_they_mean_nothing(arguments, message):
     with pytest.raises(ValueError, match=message):
         plan_from_args(build_parser().parse_args(arguments))
+
+
+def test_decode_timing_rows_give_speed_up_and_real_time_factor():
+    timing = DecodeTiming("exp/swbd_mini", "eval2000", 950.0, "bl-vgg-small",
+                          {"bl-vgg-small": 1.9, "vgg-small": 2.85, "vgg-small-b": 1.9})
+    assert timing.speed_up("vgg-small") == pytest.approx(1.5)
+    assert timing.real_time_factor("bl-vgg-small") == pytest.approx(0.002)
+    rows = format_decode_timings([timing]).splitlines()[2:]
+    assert rows == ["| exp/swbd_mini | eval2000 | 950 | bl-vgg-small | vgg-small | 1.90 | 2.85 | 1.50x | 0.0020 |",
+                    "| exp/swbd_mini | eval2000 | 950 | bl-vgg-small | vgg-small-b | 1.90 | 1.90 | 1.00x | 0.0020 |"]
 
 
 def test_peaky_emissions_decode_greedily_to_their_units():

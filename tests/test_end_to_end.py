@@ -8,6 +8,7 @@ training utterances must fall well below 100% and well below that of the same mo
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from blspeech.bench.trained import format_decode_timings, time_trained_models
 from blspeech.config import load_recipe
 from blspeech.data.kaldi_dir import DataDir, read_table
 from blspeech.decode.recognize import (compute_log_probs, decode_hybrid, feature_dataset, greedy, hybrid_graph_decoder,
@@ -26,6 +28,7 @@ from blspeech.results import reference_files
 from blspeech.score import score
 from blspeech.experiment import Experiment
 from blspeech.models import build_model
+from blspeech.models.registry import baseline_twin_config
 from blspeech.tokenizer import Tokenizer
 from blspeech.training.checkpoint import list_checkpoints, load_checkpoint
 
@@ -126,6 +129,31 @@ def test_decode_and_score_write_the_reports(tiny_run):
     table = (exp.exp_dir / "results.md").read_text()
     assert "bl-vgg-small" in table and "eval2000 lm" in table
     assert "| bl-vgg-small |" in output
+
+
+def test_benchmark_times_trained_models_decoding_their_own_data(tiny_run, tmp_path):
+    """The benchmark's real-data decoding timing, on the tiny run's bL model and an untrained
+    baseline twin saved beside it (the time a model takes does not depend on its weights)."""
+    exp, run_dir, _, _ = tiny_run
+    assert time_trained_models([exp.exp_dir / "results.json"], torch.device("cpu"), rounds=1) == []  # no baseline
+    experiment = tmp_path / "exp"
+    (experiment / "bl-vgg-small").mkdir(parents=True)
+    shutil.copy(run_dir / "final.pt", experiment / "bl-vgg-small" / "final.pt")
+    state = load_checkpoint(run_dir / "final.pt")
+    twin = baseline_twin_config(state["model_config"])
+    (experiment / "vgg-small").mkdir()
+    torch.save({**state, "model": build_model(**twin).state_dict(), "model_config": twin},
+               experiment / "vgg-small" / "final.pt")
+    entries = json.loads((exp.exp_dir / "results.json").read_text())
+    (experiment / "results.json").write_text(json.dumps(entries + [{**entries[0], "name": "vgg-small"}]))
+
+    timings = time_trained_models([experiment / "results.json"], torch.device("cpu"), rounds=1)
+    assert [timing.data_set for timing in timings] == exp.eval_sets
+    for timing in timings:
+        frames = feature_dataset(exp.recipe, exp.data_dir(timing.data_set)).num_frames
+        assert timing.audio_seconds == pytest.approx(sum(frames) / 100)
+        assert list(timing.seconds) == ["bl-vgg-small", "vgg-small"] and min(timing.seconds.values()) > 0
+    assert "| bl-vgg-small | vgg-small |" in format_decode_timings(timings)
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results_files = args.results if args.results is not None else sorted(Path("exp").glob("*/results.json"))
     command = "python -m blspeech.bench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     try:
-        results = run_benchmark(plan, command.strip(), note=args.note)
+        results = run_benchmark(plan, command.strip(), note=args.note, results_files=results_files)
     except ValueError as error:  # e.g. --device cuda without a GPU
         parser.error(str(error))
     for path in write_outputs(results, Outputs(out_dir, results_files, args.wer_key)):

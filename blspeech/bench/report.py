@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from blspeech.bench.breakdown import CATEGORY_NAMES, TimeBreakdown
 from blspeech.bench.datapath import DataPathFigures
+from blspeech.bench.trained import DecodeTiming, format_decode_timings
 from blspeech.bench.machine import MachineInfo
 from blspeech.bench.pairs import ModelFigures, PairGroup, pair_ratios
 
@@ -40,6 +41,7 @@ class BenchResults:
     note: str = ""
     plot_note: str = ""
     extra_notes: list[str] = field(default_factory=list)
+    decode_timings: list[DecodeTiming] = field(default_factory=list)
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -51,6 +53,11 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 GPU_BREAKDOWN_NOTE = (" On a GPU each category is kernel time, and *outside operators* is the wall time in which "
                       "no kernel ran: the GPU waiting for the host to launch the next one. Where that dominates, "
                       "the step is launch-bound and its time follows the number of kernels, not FLOPs.")
+DECODE_TIMING_NOTE = ("The trained models of each experiment whose results.json the plot reads compute the "
+                      "log-probabilities of its dev and test sets as its decode stage does: features read from the "
+                      "data dir, utterances batched by length, the inference-ready model; bL model and baselines "
+                      "interleaved, median seconds over the rounds after a warm-up round. RTF = seconds per second of "
+                      "audio. Beam search and scoring come after and do not depend on the model.")
 
 
 def _step_name(step: str) -> str:
@@ -313,6 +320,9 @@ def format_results(results: BenchResults) -> str:
             + format_breakdowns(results.breakdowns))
     if results.data_path is not None:
         parts.append("## Data path\n\n" + format_data_path(results.data_path))
+    if results.decode_timings:
+        parts.append("## Trained models decoding their own data\n\n" + DECODE_TIMING_NOTE + "\n\n"
+                     + format_decode_timings(results.decode_timings))
     if results.plot_note:
         parts.append("## FLOPs vs WER\n\n" + results.plot_note)
     notes = [
@@ -355,6 +365,7 @@ def results_json(results: BenchResults) -> str:
                                   for label, steps in models.items()}
                           for title, models in results.breakdowns.items()},
         "data_path": results.data_path.as_dict() if results.data_path is not None else None,
+        "trained_decoding": [asdict(timing) for timing in results.decode_timings],
         "command": results.command,
         "note": results.note,
     }

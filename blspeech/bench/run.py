@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from blspeech.bench.pairs import (ModelCase, PairGroup, TimingSettings, add_memo
                                   model_label, preset_cases)
 from blspeech.bench.plot import FlopsPoint, plot_flops_vs_wer, wer_points
 from blspeech.bench.report import BenchResults, format_results, results_json
+from blspeech.bench.trained import time_trained_models
 from blspeech.fileio import write_text_atomic
 from blspeech.models.speed import FRAME_RATE, ModelRunner, SpeedOptions
 
@@ -42,6 +44,7 @@ class BenchPlan:
     compile: bool = False
     compile_mode: str = "default"
     amp: bool = False
+    decode_rounds: int = 5
     profile_calls: int = 7
     data_path: DataPathSizes | None = DataPathSizes()
     matmul_size: int = 2048
@@ -53,7 +56,7 @@ class BenchPlan:
         return cls(device=device, small=TimingSettings(0.5, (1, 2), 2, 1), paper=None, alphas=(), betas=(),
                    data_path=DataPathSizes(synthesis_hours=0.002, feature_audio_seconds=5.0, feature_repeats=1,
                                            loader_utterances=12, loader_max_frames=4000, decode_utterances=5),
-                   profile_calls=1, matmul_size=256, conv_size=16)
+                   decode_rounds=1, profile_calls=1, matmul_size=256, conv_size=16)
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,9 @@ def machine_limits(device: torch.device, plan: BenchPlan) -> tuple[float, float]
             conv_flops_per_second(device, size=plan.conv_size, channels_last=plan.channels_last))
 
 
-def run_benchmark(plan: BenchPlan, command: str, note: str = "") -> BenchResults:
-    """Measure everything ``plan`` asks for (see the package docstring for the order)."""
+def run_benchmark(plan: BenchPlan, command: str, note: str = "", results_files: Sequence[Path] = ()) -> BenchResults:
+    """Measure everything ``plan`` asks for (see the package docstring for the order); the trained
+    models of the experiments in ``results_files`` decode their own data too."""
     device = check_device(plan.device)
     torch.set_num_threads(plan.threads)
     if device.type == "cuda":
@@ -144,6 +148,8 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "") -> BenchResults
         log.info("bench: data path (synthesis, features, loader, decoding)")
         with tempfile.TemporaryDirectory(prefix="blspeech-bench-") as scratch:
             data_path = measure_data_path(Path(scratch), plan.data_path)
+    log.info("bench: trained models decoding their own data (%d experiments)", len(results_files))
+    decode_timings = time_trained_models(results_files, device, plan.decode_rounds)
     notes = [] if plan.threads > 1 or device.type == "cuda" else [
         "One intra-op thread: figures are per core. Inference calls oneDNN for every convolution; training "
         "takes PyTorch's own choice, which at batch 1 with one thread would send unstrided 1x1 convolutions "
@@ -155,7 +161,8 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "") -> BenchResults
                      f"precision: {torch.get_float32_matmul_precision()} (TF32 convolutions can exceed the "
                      "float32 matmul figure).")
     return BenchResults(machine=machine, matmul_flops=matmul, conv_flops=conv, cpu_share=cpu_share, groups=groups,
-                        breakdowns=breakdowns, data_path=data_path, command=command, note=note, extra_notes=notes)
+                        breakdowns=breakdowns, data_path=data_path, command=command, note=note, extra_notes=notes,
+                        decode_timings=decode_timings)
 
 
 def plot_note(has_wer: bool, wer_key: str | None, sources: list[Path]) -> str:

@@ -1,0 +1,103 @@
+"""Decoding speed of the main job's trained models on their own dev and test sets.
+
+The model timings use random 4-second inputs of one shape. Here each experiment's trained bL
+model and its baselines compute the log-probabilities of the experiment's evaluation sets as
+the decode stage does (``compute_log_probs``: features read from the data dir, utterances
+batched by length up to 20,000 frames, the inference-ready model), interleaved round by round,
+so the speed-up covers real lengths, padding and batching.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from blspeech.bench.plot import read_results
+from blspeech.decode.recognize import compute_log_probs, feature_dataset
+from blspeech.experiment import Experiment
+from blspeech.export.trained_run import TrainedRun, load_trained_run
+
+log = logging.getLogger(__name__)
+FRAME_RATE = 100  # feature frames per second of audio
+
+
+@dataclass(frozen=True)
+class DecodeTiming:
+    """Median seconds each model took for all of one set's log-probabilities."""
+
+    experiment: str
+    data_set: str
+    audio_seconds: float
+    big_little: str
+    seconds: dict[str, float]  # model name -> median seconds, the bL model first
+
+    def speed_up(self, baseline: str) -> float:
+        return self.seconds[baseline] / self.seconds[self.big_little]
+
+    def real_time_factor(self, model: str) -> float:
+        return self.seconds[model] / self.audio_seconds
+
+
+def trained_runs(results_file: Path) -> dict[str, TrainedRun]:
+    """The finished runs an experiment's results.json lists, by model name (run dirs beside it)."""
+    return {entry["name"]: load_trained_run(results_file.parent / entry["name"])
+            for entry in read_results(results_file)}
+
+
+def time_experiment(results_file: Path, device: torch.device, rounds: int) -> list[DecodeTiming]:
+    """Timings of one experiment's bL model against its baselines on each evaluation set; none
+    (logged) where the experiment has no bL model and baseline, or its data dirs are missing."""
+    runs = trained_runs(results_file)
+    big_little = [name for name, run in runs.items() if run.model.config["big_little"]]
+    baselines = [name for name, run in runs.items() if not run.model.config["big_little"]]
+    if len(big_little) != 1 or not baselines:
+        log.info("bench: %s: not one bL model and a baseline (%s); its decoding is not timed",
+                 results_file, ", ".join(runs))
+        return []
+    names = big_little + baselines
+    experiment = Experiment(runs[big_little[0]].recipe)
+    timings = []
+    for set_name in experiment.eval_sets:
+        data_dir = experiment.data_dir(set_name)
+        if not (data_dir / "feats.scp").exists():
+            log.info("bench: %s has no features here; %s is not timed on it", data_dir, results_file.parent)
+            continue
+        datasets = {name: feature_dataset(runs[name].recipe, data_dir) for name in names}
+        models = {name: runs[name].model.to(device) for name in names}
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for round_index in range(rounds + 1):  # the first round warms caches and oneDNN's weights
+            for name in names:
+                start = time.perf_counter()
+                compute_log_probs(models[name], datasets[name])  # ends with a copy to the CPU: synchronized
+                if round_index > 0:
+                    samples[name].append(time.perf_counter() - start)
+        audio = sum(datasets[big_little[0]].num_frames) / FRAME_RATE
+        timings.append(DecodeTiming(str(results_file.parent), set_name, audio, big_little[0],
+                                    {name: statistics.median(values) for name, values in samples.items()}))
+    return timings
+
+
+def time_trained_models(results_files: Sequence[Path], device: torch.device, rounds: int) -> list[DecodeTiming]:
+    """``time_experiment`` for every results file, in order."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    return [timing for path in results_files for timing in time_experiment(Path(path), device, rounds)]
+
+
+def format_decode_timings(timings: Sequence[DecodeTiming]) -> str:
+    """Markdown: one row per experiment, set and baseline."""
+    lines = ["| experiment | set | audio (s) | bL model | baseline | bL (s) | baseline (s) | speed-up | bL RTF |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for timing in timings:
+        for baseline in (name for name in timing.seconds if name != timing.big_little):
+            lines.append(f"| {timing.experiment} | {timing.data_set} | {timing.audio_seconds:.0f} | "
+                         f"{timing.big_little} | {baseline} | {timing.seconds[timing.big_little]:.2f} | "
+                         f"{timing.seconds[baseline]:.2f} | {timing.speed_up(baseline):.2f}x | "
+                         f"{timing.real_time_factor(timing.big_little):.4f} |")
+    return "\n".join(lines)
