@@ -20,7 +20,7 @@ from blspeech.bench.pairs import ModelFigures, PairGroup, TimingSettings, grid_c
 from blspeech.bench.plot import FlopsPoint, choose_wer_key, plot_flops_vs_wer, read_results, wer_points
 from blspeech.bench.report import claim_failures, explain_step, format_summary, twin_spreads
 from blspeech.bench.run import BenchPlan, group_specs, plot_note
-from blspeech.bench.trained import DecodeTiming, format_decode_timings
+from blspeech.bench.trained import DecodeTiming, format_decode_timings, time_trained_models
 from blspeech.models import build_model
 from blspeech.models.speed import SpeedOptions
 
@@ -243,6 +243,16 @@ def test_decode_timing_rows_give_speed_up_and_real_time_factor():
     rows = format_decode_timings([timing]).splitlines()[2:]
     assert rows == ["| exp/swbd_mini | eval2000 | 950 | bl-vgg-small | vgg-small | 1.90 | 2.85 | 1.50x | 0.0020 |",
                     "| exp/swbd_mini | eval2000 | 950 | bl-vgg-small | vgg-small-b | 1.90 | 1.90 | 1.00x | 0.0020 |"]
+
+
+def test_an_experiment_without_its_runs_is_left_out_of_the_decode_timing(tmp_path, caplog):
+    results = tmp_path / "exp" / "results.json"
+    results.parent.mkdir()
+    results.write_text(json.dumps([{"name": "bl-vgg-small", "params": 1, "gflops": 0.2, "wer": {}}]))
+    assert time_trained_models([results], torch.device("cpu"), rounds=1) == []
+    assert "final.pt not found" in caplog.text and str(results) in caplog.text
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        time_trained_models([results], torch.device("cpu"), rounds=0)
 
 
 def test_peaky_emissions_decode_greedily_to_their_units():

@@ -84,10 +84,18 @@ def time_experiment(results_file: Path, device: torch.device, rounds: int) -> li
 
 
 def time_trained_models(results_files: Sequence[Path], device: torch.device, rounds: int) -> list[DecodeTiming]:
-    """``time_experiment`` for every results file, in order."""
+    """``time_experiment`` for every results file, in order. An experiment whose runs cannot be
+    loaded (a listed model without its final.pt, say) is logged and left out: this step comes
+    last, and the rest of the benchmark must not be lost to it."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    return [timing for path in results_files for timing in time_experiment(Path(path), device, rounds)]
+    timings = []
+    for path in map(Path, results_files):
+        try:
+            timings += time_experiment(path, device, rounds)
+        except (FileNotFoundError, ValueError) as error:
+            log.warning("bench: %s: %s; its decoding is not timed", path, error)
+    return timings
 
 
 def format_decode_timings(timings: Sequence[DecodeTiming]) -> str:
