@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-data-path", action="store_true",
                         help="leave out the data path (CPU work that needs the TTS engines), e.g. on a GPU machine")
     parser.add_argument("--results", type=Path, action="append",
-                        help="main-job results.json with WERs for the plot (repeatable; default: exp/*/results.json)")
+                        help="main-job results.json: its WERs for the plot, its trained models for the decode timing "
+                             "(repeatable; default: exp/*/results.json)")
     parser.add_argument("--wer-key", help="which set/mode WER to plot, e.g. eval2000/lm (default: chosen per file)")
     parser.add_argument("--note", default="", help="a remark for the results file (e.g. machine load)")
     return parser
