@@ -120,6 +120,10 @@ class TrainConfig:
 
 @dataclass
 class DecodeConfig:
+    """``device``: where the network computes the log-probabilities that decoding searches ("auto":
+    a GPU when there is one, else the CPU; "cpu", "cuda", "cuda:N")."""
+
+    device: str = "auto"
     lm_order: int = 3
     arpa: str = ""
     beam_size: int = 50

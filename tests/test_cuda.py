@@ -12,11 +12,11 @@ import torch
 
 from blspeech.bench.__main__ import main as bench_main
 from blspeech.decode.recognize import compute_log_probs
+from blspeech.device import pick_device
 from blspeech.loader import FeatureDataset
 from blspeech.models import build_model
 from blspeech.models.inference import prepare_for_inference
 from blspeech.training.checkpoint import load_checkpoint
-from blspeech.training.distributed import pick_device
 from test_inference_ready import trained_statistics
 from test_training_loop import make_data_dir, make_trainer
 
@@ -92,11 +92,13 @@ def test_log_probs_of_a_gpu_model_equal_those_of_the_same_model_on_the_cpu(tmp_p
     dataset = FeatureDataset(tmp_path / "data", cmvn="speaker", channels=1)
     model = trained_statistics(build_model("bl-vgg-small", num_outputs=6, in_channels=1, num_mel_bins=40)).eval()
     on_cpu = compute_log_probs(model, dataset, max_frames=200)
+    sent_to_the_gpu = compute_log_probs(model, dataset, max_frames=200, device=pick_device("auto", "decode.device"))
     on_gpu = compute_log_probs(model.cuda(), dataset, max_frames=200)
-    assert list(on_gpu.utterances) == list(on_cpu.utterances)
+    assert list(on_gpu.utterances) == list(on_cpu.utterances) == list(sent_to_the_gpu.utterances)
     for utt, expected in on_cpu.utterances.items():
-        assert on_gpu.utterances[utt].device.type == "cpu"
-        torch.testing.assert_close(on_gpu.utterances[utt], expected, rtol=1e-4, atol=1e-4)
+        for computed in (on_gpu, sent_to_the_gpu):
+            assert computed.utterances[utt].device.type == "cpu"
+            torch.testing.assert_close(computed.utterances[utt], expected, rtol=1e-4, atol=1e-4)
 
 
 def test_training_on_the_gpu_learns_and_resumes_from_its_checkpoints(tmp_path):

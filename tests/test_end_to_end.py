@@ -21,6 +21,7 @@ import torch
 from blspeech.bench.trained import format_decode_timings, time_trained_models
 from blspeech.config import load_recipe
 from blspeech.data.kaldi_dir import DataDir, read_table
+from blspeech.decode.__main__ import main as decode_main
 from blspeech.decode.recognize import (compute_log_probs, decode_hybrid, feature_dataset, greedy, hybrid_graph_decoder,
                                        hybrid_loglikes, hypothesis_wer, load_model, write_hypotheses)
 from blspeech.hybrid_training import PRIOR_COUNTS
@@ -129,6 +130,23 @@ def test_decode_and_score_write_the_reports(tiny_run):
     table = (exp.exp_dir / "results.md").read_text()
     assert "bl-vgg-small" in table and "eval2000 lm" in table
     assert "| bl-vgg-small |" in output
+
+
+def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys):
+    """``python -m blspeech.decode`` on the tiny run's test set writes the hypotheses the decode
+    stage wrote (same model, tuned LM settings and decoder) and scores them; a device the machine
+    does not have is refused with a message naming the option."""
+    exp, run_dir, _, _ = tiny_run
+    test_set = exp.recipe.data.test_sets[0]
+    command = ["--exp", str(run_dir), "--data", str(exp.data_dir(test_set)), "--out", str(tmp_path / "out")]
+    assert decode_main(command + ["--device", "cpu"]) == 0
+    for mode in ("greedy", "lm"):
+        written = (tmp_path / "out" / mode / "hyp.ctm").read_text()
+        assert written and written == (run_dir / f"decode_{test_set}" / mode / "hyp.ctm").read_text()
+    assert "%WER" in capsys.readouterr().out
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="--device 'cuda' needs GPU 0, but this machine has 0"):
+            decode_main(command + ["--device", "cuda"])
 
 
 def test_benchmark_times_trained_models_decoding_their_own_data(tiny_run, tmp_path):

@@ -20,7 +20,8 @@ from blspeech.features.cmvn import CmvnAccumulator, write_cmvn_stats
 from blspeech.loader import FeatureDataset
 from blspeech.models import build_model
 from blspeech.training.checkpoint import list_checkpoints, load_checkpoint
-from blspeech.training.distributed import leave_process_group, pick_device
+from blspeech.device import pick_device
+from blspeech.training.distributed import leave_process_group
 from blspeech.training.loop import TooManyBadSteps, Trainer
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_small.py"

@@ -24,9 +24,10 @@ from typing import Sequence
 from blspeech.allocator import retain_freed_memory
 from blspeech.config import Recipe, recipe_from_dict
 from blspeech.data.kaldi_dir import DataDir
-from blspeech.decode.recognize import (beam, compute_log_probs, ctc_beam_decoder, decode_hybrid, feature_dataset,
-                                       greedy, hybrid_graph_decoder, hybrid_loglikes, load_model, timed_words,
-                                       write_hypotheses)
+from blspeech.decode.recognize import (beam, compute_log_probs, ctc_beam_decoder, decode_hybrid, decoding_device,
+                                       feature_dataset, greedy, hybrid_graph_decoder, hybrid_loglikes, load_model,
+                                       timed_words, write_hypotheses)
+from blspeech.device import pick_device
 from blspeech.experiment import Experiment
 from blspeech.tokenizer import Tokenizer
 
@@ -39,6 +40,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--exp", type=Path, required=True, help="trained model dir (holds final.pt)")
     parser.add_argument("--data", type=Path, required=True, help="Kaldi data dir with feats.scp")
     parser.add_argument("--out", type=Path, help="output dir (default: EXP/decode_<data dir name>)")
+    parser.add_argument("--device", help="where the network runs: auto, cpu, cuda[:N] (default: the run's decode.device)")
     ctc = parser.add_argument_group("CTC models")
     ctc.add_argument("--lm", type=Path, help="ARPA word LM (default: the recipe's, beside the tokenizer)")
     ctc.add_argument("--lm-weight", type=float, help="LM weight (default: tuned on dev, EXP/decode.json)")
@@ -102,7 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"{'add' if hybrid else 'drop'} --hybrid")
     data = DataDir.read(args.data)
     out = args.out or args.exp / f"decode_{args.data.name}"
-    log_probs = compute_log_probs(model, feature_dataset(recipe, args.data))
+    try:
+        device = pick_device(args.device, "--device") if args.device else decoding_device(recipe)
+    except (RuntimeError, ValueError) as error:  # a GPU this machine lacks, or no device of that name
+        raise SystemExit(f"blspeech.decode: error: {error}") from None
+    log_probs = compute_log_probs(model, feature_dataset(recipe, args.data), device=device)
     written = (decode_with_graph if hybrid else decode_ctc)(args, recipe, data, log_probs, out)
     stm = args.data / "stm"
     if args.score and stm.exists():

@@ -21,6 +21,7 @@ from blspeech.config import Recipe
 from blspeech.data.kaldi_dir import DataDir
 from blspeech.decode.ctc import BeamSearchDecoder, Hypothesis, greedy_decode
 from blspeech.decode.tuning import tune_lm_params
+from blspeech.device import pick_device
 from blspeech.experiment import Experiment
 from blspeech.fileio import atomic_write, write_text_atomic
 from blspeech.hybrid import HybridGraphDecoder, log_priors, loglikes_from_log_posteriors, read_counts
@@ -86,13 +87,22 @@ def ctc_beam_decoder(exp: Experiment, lm: str | Path | None = None) -> BeamSearc
 
 
 @torch.no_grad()
-def compute_log_probs(model: torch.nn.Module, dataset: FeatureDataset, max_frames: int = 20000) -> LogProbs:
-    """Log-softmax outputs of ``model`` for every utterance of ``dataset`` (batched by length).
+def decoding_device(recipe: Recipe) -> torch.device:
+    """The device the recipe's ``decode.device`` names ("auto": a GPU when there is one)."""
+    return pick_device(recipe.decode.device, "decode.device")
+
+
+def compute_log_probs(model: torch.nn.Module, dataset: FeatureDataset, max_frames: int = 20000,
+                      device: torch.device | None = None) -> LogProbs:
+    """Log-softmax outputs of ``model`` for every utterance of ``dataset`` (batched by length),
+    computed on ``device`` (default: where the model is); the log-probabilities come back on the CPU.
 
     The network runs as an inference-ready copy (``prepare_for_inference``: batch norms folded,
     channels-last), so the caller's model, in training or not, is left as it is.
     """
     ready = prepare_for_inference(model)
+    if device is not None:
+        ready = ready.to(device)
     device = next(ready.parameters()).device
     outputs: dict[str, torch.Tensor] = {}
     for indices in FrameBucketSampler(dataset.num_frames, max_frames=max_frames, shuffle=False, seed=0):
@@ -168,7 +178,9 @@ def decode_experiment(exp: Experiment, model_name: str) -> None:
     tokenizer = decoder.tokenizer
     shift = recipe.features.frame_shift_ms / 1000
     sets = {name: DataDir.read(exp.data_dir(name)) for name in exp.eval_sets}
-    outputs = {name: compute_log_probs(model, feature_dataset(recipe, exp.data_dir(name))) for name in sets}
+    device = decoding_device(recipe)
+    outputs = {name: compute_log_probs(model, feature_dataset(recipe, exp.data_dir(name)), device=device)
+               for name in sets}
     dev = recipe.data.dev_set
     tuning = tune_lm_params(
         lambda lm_weight, word_score: hypothesis_wer(beam(outputs[dev], decoder, lm_weight, word_score, shift), sets[dev].text),
@@ -233,9 +245,10 @@ def decode_hybrid_experiment(exp: Experiment, model_name: str) -> None:
         return
     model, _ = load_model(run_dir / "final.pt")
     decoder = hybrid_graph_decoder(exp.recipe)
+    device = decoding_device(exp.recipe)
     for name in exp.eval_sets:
         data = DataDir.read(exp.data_dir(name))
-        log_probs = compute_log_probs(model, feature_dataset(exp.recipe, exp.data_dir(name)))
+        log_probs = compute_log_probs(model, feature_dataset(exp.recipe, exp.data_dir(name)), device=device)
         words = decode_hybrid(hybrid_loglikes(log_probs, run_dir / PRIOR_COUNTS), decoder)
         write_hypotheses(run_dir / f"decode_{name}" / "graph", words, data)
     write_text_atomic(done, json.dumps({"graph": str(exp.recipe.hybrid.graph), "sets": exp.eval_sets}) + "\n")

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from blspeech.decode.recognize import compute_log_probs, feature_dataset, hybrid_loglikes
+from blspeech.decode.recognize import compute_log_probs, decoding_device, feature_dataset, hybrid_loglikes
 from blspeech.export.trained_run import TrainedRun, load_trained_run
 from blspeech.hybrid.alignments import check_num_outputs
 from blspeech.hybrid.loglikes import LoglikeArk, latgen_command, write_loglikes
@@ -70,7 +70,8 @@ def export_loglikes(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
     pdf_count = check_pdf_count(run, transition_model or settings.transition_model or settings.tree or None)
     counts = Path(priors) if priors is not None else run.prior_counts
     check_priors(run, counts)
-    posteriors = compute_log_probs(run.model, feature_dataset(run.recipe, data_dir), max_frames=max_frames)
+    posteriors = compute_log_probs(run.model, feature_dataset(run.recipe, data_dir), max_frames=max_frames,
+                                   device=decoding_device(run.recipe))
     ark = write_loglikes(out_dir, hybrid_loglikes(posteriors, counts).items(), num_pdfs=pdf_count)
     log.info("export: %d utterances of %s -> %s", ark.num_utterances, data_dir, ark.ark)
     command = latgen_command(out_dir, model=transition_model or settings.transition_model or "final.mdl",

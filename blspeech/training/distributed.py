@@ -14,26 +14,8 @@ from typing import Iterator, Mapping
 import torch
 import torch.distributed as dist
 
+from blspeech.device import pick_device
 from blspeech.loader import FrameBucketSampler
-
-
-def pick_device(name: str) -> torch.device:
-    """The device a recipe's ``train.device`` names; "auto" is a GPU when there is one, else the CPU.
-
-    A GPU named without an index is this process's own: ``LOCAL_RANK`` under torchrun, so that N
-    ranks on one machine use N GPUs; more ranks than GPUs is an error, not ranks sharing a card.
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type != "cuda":
-        return device
-    index = device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", "0"))
-    if index >= torch.cuda.device_count():
-        raise ValueError(f"training device {name!r} needs GPU {index}, but this machine has "
-                         f"{torch.cuda.device_count()} usable GPU(s) (torch {torch.__version__}); "
-                         "start fewer ranks per machine or set train.device to cpu")
-    return torch.device("cuda", index)
 
 
 def init_from_environment(device_name: str = "auto") -> tuple[int, int]:

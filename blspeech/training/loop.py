@@ -24,9 +24,10 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from blspeech.config import TrainConfig
+from blspeech.device import pick_device
 from blspeech.fileio import atomic_write
 from blspeech.loader import FeatureDataset, FrameBucketSampler, collate, make_loader
-from blspeech.training.distributed import ShardedBatchSampler, global_sum, pick_device
+from blspeech.training.distributed import ShardedBatchSampler, global_sum
 from blspeech.training.checkpoint import average_state_dicts, latest_checkpoint, load_checkpoint, save_checkpoint
 from blspeech.training.metrics import MetricsLog
 from blspeech.training.objectives import OBJECTIVES

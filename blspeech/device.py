@@ -1,0 +1,27 @@
+"""The device a recipe's ``train.device`` or ``decode.device`` names."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def pick_device(name: str, setting: str = "train.device") -> torch.device:
+    """The device ``name`` means; "auto" is a GPU when there is one, else the CPU.
+
+    A GPU named without an index is this process's own: ``LOCAL_RANK`` under torchrun, so that N
+    ranks on one machine use N GPUs (GPU 0 otherwise); a GPU the machine does not have is an
+    error naming ``setting``, not ranks sharing a card.
+    """
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type != "cuda":
+        return device
+    index = device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", "0"))
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"{setting} {name!r} needs GPU {index}, but this machine has "
+                         f"{torch.cuda.device_count()} usable GPU(s) (torch {torch.__version__}); "
+                         f"set {setting} to cpu, or start fewer torchrun ranks per machine")
+    return torch.device("cuda", index)
