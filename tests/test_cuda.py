@@ -16,7 +16,7 @@ from blspeech.device import pick_device
 from blspeech.loader import FeatureDataset
 from blspeech.models import build_model
 from blspeech.models.inference import prepare_for_inference
-from blspeech.training.checkpoint import load_checkpoint
+from blspeech.training.checkpoint import latest_checkpoint, load_checkpoint
 from test_inference_ready import trained_statistics
 from test_training_loop import make_data_dir, make_trainer
 
@@ -114,6 +114,16 @@ def test_training_on_the_gpu_learns_and_resumes_from_its_checkpoints(tmp_path):
     assert losses[-1] < 0.5 * losses[0]
     weights = load_checkpoint(final)["model"]  # written on the GPU, read on a machine without one
     assert all(tensor.device.type == "cpu" for tensor in weights.values())
+
+
+def test_a_resumed_gpu_run_continues_the_gpus_random_stream(tmp_path):
+    """Dropout masks on a GPU come from the GPU's own generator: checkpoints keep its state."""
+    make_trainer(tmp_path, "run", device="cuda", epochs=1).fit()
+    saved = latest_checkpoint(tmp_path / "run" / "checkpoints")["cuda_rng"]
+    resumed = make_trainer(tmp_path, "run", device="cuda", epochs=2)  # reseeds every generator
+    assert not torch.equal(torch.cuda.get_rng_state(resumed.device), saved)
+    assert resumed.restore()
+    assert torch.equal(torch.cuda.get_rng_state(resumed.device), saved)
 
 
 def test_auto_device_is_this_ranks_gpu(monkeypatch):

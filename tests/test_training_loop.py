@@ -111,6 +111,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     assert not (tmp_path / "cut" / "final.pt").exists()
     last = load_checkpoint(list_checkpoints(tmp_path / "cut" / "checkpoints")[-1])
     assert last["step"] == stop_at
+    assert last["cuda_rng"] is None  # a CPU run has no GPU generator to keep
 
     resumed = make_trainer(tmp_path, "cut")
     resumed.fit()

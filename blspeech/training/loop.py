@@ -94,6 +94,8 @@ class Trainer:
             "validated_step": self.validated_step,
             "snapshots": [list(s) for s in self.snapshots],
             "rng": torch.get_rng_state(),
+            # dropout masks on a GPU come from its own generator
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "train_config": asdict(self.cfg),
             **self.extra_state,
         }
@@ -111,6 +113,8 @@ class Trainer:
         self.skipped_batches, self.validated_step = state["skipped_batches"], state["validated_step"]
         self.snapshots = [(float(loss), int(step)) for loss, step in state["snapshots"]]
         torch.set_rng_state(state["rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         log.info("resumed %s at step %d (epoch %d)", self.run_dir, self.step, self.epoch)
         return True
 
