@@ -21,7 +21,8 @@ def pick_device(name: str, setting: str = "train.device") -> torch.device:
         return device
     index = device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", "0"))
     if index >= torch.cuda.device_count():
+        fewer_ranks = "start fewer torchrun ranks per machine or " if "LOCAL_RANK" in os.environ else ""
         raise ValueError(f"{setting} {name!r} needs GPU {index}, but this machine has "
                          f"{torch.cuda.device_count()} usable GPU(s) (torch {torch.__version__}); "
-                         f"set {setting} to cpu, or start fewer torchrun ranks per machine")
+                         f"{fewer_ranks}set {setting} to cpu")
     return torch.device("cuda", index)
