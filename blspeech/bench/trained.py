@@ -24,7 +24,6 @@ from blspeech.experiment import Experiment
 from blspeech.export.trained_run import TrainedRun, load_trained_run
 
 log = logging.getLogger(__name__)
-FRAME_RATE = 100  # feature frames per second of audio
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def time_experiment(results_file: Path, device: torch.device, rounds: int) -> li
                 compute_log_probs(runs[name].model, datasets[name], device=device)
                 if round_index > 0:
                     samples[name].append(time.perf_counter() - start)
-        audio = sum(datasets[big_little[0]].num_frames) / FRAME_RATE
+        audio = sum(datasets[big_little[0]].num_frames) * experiment.recipe.features.frame_shift_ms / 1000
         timings.append(DecodeTiming(str(results_file.parent), set_name, audio, big_little[0],
                                     {name: statistics.median(values) for name, values in samples.items()}))
     return timings
