@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from blspeech.bench.__main__ import build_parser, main, plan_from_args
-from blspeech.bench.breakdown import TimeBreakdown, categorize, profile_interleaved
+from blspeech.bench.breakdown import TimeBreakdown, categorize, count_convolution_layers, profile_interleaved
 from blspeech.bench.datapath import peaky_emissions
-from blspeech.bench.machine import check_device, cpu_model
+from blspeech.bench.machine import check_device, convolution_call_seconds, cpu_model
 from blspeech.bench.memory import MemoryJob, measure_memory
-from blspeech.bench.pairs import ModelFigures, PairGroup, TimingSettings, grid_cases, pair_ratios
+from blspeech.bench.pairs import ModelCase, ModelFigures, PairGroup, TimingSettings, grid_cases, pair_ratios
 from blspeech.bench.plot import FlopsPoint, choose_wer_key, plot_flops_vs_wer, read_results, wer_points
-from blspeech.bench.report import claim_failures, explain_step, format_summary, twin_spreads
-from blspeech.bench.run import BenchPlan, group_specs, plot_note
+from blspeech.bench.report import claim_failures, explain_step, format_summary, twin_spreads, variants_below_target
+from blspeech.bench.run import BenchPlan, group_specs, plot_note, profiled_pairs
 from blspeech.bench.trained import DecodeTiming, format_decode_timings, time_trained_models
 from blspeech.models import build_model
 from blspeech.models.speed import SpeedOptions
@@ -103,6 +103,44 @@ def test_operator_categories_and_explanation():
     assert line.startswith("inference b=16: bL takes 0.92x the baseline's profiled time (its convolution FLOPs: 0.50x)")
     assert "Convolutions: 10.0 -> 6.0 ms, running at 100 -> 83 GFLOP/s" in line
     assert "all other operators: 2.0 -> 5.0 ms (grew most: pooling +3.0 ms)" in line
+
+
+def test_explanation_counts_the_extra_convolution_calls_at_inference():
+    baseline = TimeBreakdown({"convolution": 5.0}, convolution_flops=1e9, convolution_layers=12)
+    big_little = TimeBreakdown({"convolution": 4.0}, convolution_flops=0.6e9, convolution_layers=18)
+    line = explain_step("infer1", baseline, big_little, call_seconds=25e-6)
+    assert ("Convolutions: 5.0 -> 4.0 ms in 12 -> 18 layers (the 6 extra calls cost at least 0.15 ms of fixed "
+            "cost, 25 us each), running at") in line
+    # A training step calls each layer forward and backward: the layers are named, no fixed cost is claimed.
+    line = explain_step("train", baseline, big_little, call_seconds=25e-6)
+    assert "5.0 -> 4.0 ms in 12 -> 18 layers, running at" in line
+
+
+def test_convolution_layers_and_the_fixed_cost_of_a_call():
+    assert count_convolution_layers(build_model("vgg-small", num_outputs=10)) == 12  # 3 + 3 + 4 + 2
+    # Per bL stage of depth d (alpha 2, beta 4): Little 1 conv + its widening 1x1, Big d - 1, fusion 1.
+    assert count_convolution_layers(build_model("bl-vgg-small", num_outputs=10)) == 5 + 5 + 6 + 2
+    seconds = convolution_call_seconds(torch.device("cpu"), calls=20, repeats=2)
+    assert 0 < seconds < 0.01
+    with pytest.raises(ValueError, match="calls >= 1"):
+        convolution_call_seconds(torch.device("cpu"), calls=0)
+
+
+def test_every_shortfall_but_the_profiled_presets_gets_its_own_profile():
+    group = known_group()  # its bL preset misses the target at batch 1
+    variant = replace(group.figures[1], label="bl-vgg-small a=4 b=1", preset=False,
+                      config={**group.figures[1].config, "alpha": 4, "beta": 1})
+    group = replace(group, figures=group.figures + [variant])
+    compiled = replace(group, title="vgg-small (torch.compile)", options=SpeedOptions(compile=True))
+    assert [(g.title, f.label) for g, f in variants_below_target([group, compiled])] == [
+        ("vgg-small", "bl-vgg-small a=2 b=4"), ("vgg-small", "bl-vgg-small a=4 b=1"),
+        ("vgg-small (torch.compile)", "bl-vgg-small a=2 b=4"), ("vgg-small (torch.compile)", "bl-vgg-small a=4 b=1")]
+    pairs = profiled_pairs(BenchPlan(), [group, compiled])
+    assert [(title, cases) for title, _, cases in pairs] == [
+        ("vgg-small", [ModelCase("vgg-small"), ModelCase("bl-vgg-small")]),
+        ("resnet-small", [ModelCase("resnet-small"), ModelCase("bl-resnet-small")]),
+        ("vgg-small: bl-vgg-small a=4 b=1", [ModelCase("vgg-small"), ModelCase("bl-vgg-small", 4, 1)])]
+    assert pairs[2][1] == group.timing
 
 
 def test_profile_counts_convolution_flops_and_times_each_model():
@@ -317,3 +355,6 @@ def test_quick_run_writes_its_files_to_a_temporary_directory(tmp_path, monkeypat
             big_little["flops_per_second"] / baseline["flops_per_second"])
         assert set(big_little["memory_bytes"]) == {"inference", "train"}
     assert document["data_path"]["beam_rtf"] > 0
+    assert document["convolution_call_seconds"] > 0
+    assert document["convolution_layers"]["vgg-small"] == {"vgg-small": 12, "bl-vgg-small a=2 b=4": 18}
+    assert "One convolution call costs" in report

@@ -13,9 +13,10 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
+from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from blspeech.models.flops import flop_counter
@@ -51,11 +52,13 @@ def categorize(operator: str) -> str:
 
 @dataclass(frozen=True)
 class TimeBreakdown:
-    """Milliseconds per call of a profiled step, by category (profiler overhead included), and
-    the FLOPs its convolutions perform per call (forward and, for training, backward)."""
+    """Milliseconds per call of a profiled step, by category (profiler overhead included), the
+    FLOPs its convolutions perform per call (forward and, for training, backward), and how many
+    convolution layers the model runs per pass (each call carries a fixed cost, whatever its size)."""
 
     milliseconds: dict[str, float]
     convolution_flops: float = 0.0
+    convolution_layers: int = 0
 
     @property
     def convolution_flops_per_second(self) -> float:
@@ -113,17 +116,24 @@ def profile_interleaved(steps: Mapping[str, Callable[[], None]], device: torch.d
     return breakdowns
 
 
+def count_convolution_layers(model: nn.Module) -> int:
+    """Convolution layers in ``model``: each runs once per pass."""
+    return sum(isinstance(module, nn.Conv2d) for module in model.modules())
+
+
 def profile_runners(runners: Mapping[str, ModelRunner], *, batch_sizes: Sequence[int],
                     calls: int = 5) -> dict[str, dict[str, TimeBreakdown]]:
     """``breakdowns[model name][step]`` for the runners' inference per batch size (``infer{b}``)
     and training step (``train``), the models interleaved within each step."""
     device = next(iter(runners.values())).device
+    steps_by_name: dict[str, dict[str, Callable[[], None]]] = {
+        f"infer{batch}": {name: (lambda runner=runner, batch=batch: runner.infer(batch))
+                          for name, runner in runners.items()}
+        for batch in batch_sizes}
+    steps_by_name["train"] = {name: runner.train_step for name, runner in runners.items()}
     breakdowns: dict[str, dict[str, TimeBreakdown]] = {name: {} for name in runners}
-    for batch in batch_sizes:
-        steps = {name: (lambda runner=runner, batch=batch: runner.infer(batch)) for name, runner in runners.items()}
+    for step, steps in steps_by_name.items():
         for name, breakdown in profile_interleaved(steps, device, calls).items():
-            breakdowns[name][f"infer{batch}"] = breakdown
-    trained = profile_interleaved({name: runner.train_step for name, runner in runners.items()}, device, calls)
-    for name, breakdown in trained.items():
-        breakdowns[name]["train"] = breakdown
+            layers = count_convolution_layers(runners[name].eval_model)
+            breakdowns[name][step] = replace(breakdown, convolution_layers=layers)
     return breakdowns

@@ -1,8 +1,10 @@
-"""What the benchmark ran on, and how fast that machine multiplies matrices.
+"""What the benchmark ran on, how fast that machine multiplies matrices, and what one layer call
+costs it whatever the layer's size.
 
 The matmul figure is the yardstick for the models' efficiency: large float32 matrix products
 are the best case for the machine's vector units (or tensor cores), so a model's FLOP/s
-divided by it says how much of the machine the model actually uses.
+divided by it says how much of the machine the model actually uses. The fixed cost of a call
+is the other side: a model of many small layers pays it once per layer.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from blspeech.models.inference import InferenceConv2d
 from blspeech.models.speed import synchronize
 
 
@@ -102,6 +105,27 @@ def conv_flops_per_second(device: torch.device, *, channels: int = 128, size: in
     flops = 2.0 * batch * size * size * channels * channels * 9
     with torch.inference_mode():
         return flops / _fastest_seconds(lambda: F.conv2d(x, weight, padding=1), device, repeats)
+
+
+def convolution_call_seconds(device: torch.device, *, calls: int = 200, repeats: int = 5) -> float:
+    """Seconds per call of a convolution with next to no work, run as inference runs its layers
+    (a 16-channel 3x3 convolution with its ReLU fused, on one 2 x 2 map, on ``device``): the cost
+    every convolution pays whatever its size (Python module call, dispatch, the convolution
+    library's per-call set-up; on a GPU, the kernel launch). The fastest of ``repeats`` runs of
+    ``calls`` calls each."""
+    if calls < 1 or repeats < 1:
+        raise ValueError(f"need calls >= 1 and repeats >= 1, got calls={calls}, repeats={repeats}")
+    conv = InferenceConv2d(16, 16, 3, padding=1).to(device).eval().requires_grad_(False)
+    conv.activation = "relu"
+    x = torch.randn(1, 16, 2, 2, generator=torch.Generator().manual_seed(0)).to(device)
+    x = x.contiguous(memory_format=torch.channels_last)
+
+    def run() -> None:
+        for _ in range(calls):
+            conv(x)
+
+    with torch.inference_mode():
+        return _fastest_seconds(run, device, repeats) / calls
 
 
 def _fastest_seconds(run: Callable[[], object], device: torch.device, repeats: int) -> float:

@@ -13,11 +13,12 @@ import torch
 
 from blspeech.bench.breakdown import TimeBreakdown, profile_runners
 from blspeech.bench.datapath import DataPathSizes, measure_data_path
-from blspeech.bench.machine import check_device, conv_flops_per_second, describe_machine, matmul_flops_per_second
+from blspeech.bench.machine import (check_device, conv_flops_per_second, convolution_call_seconds, describe_machine,
+                                   matmul_flops_per_second)
 from blspeech.bench.pairs import (ModelCase, PairGroup, TimingSettings, add_memory, grid_cases, measure_group,
                                   model_label, preset_cases)
 from blspeech.bench.plot import FlopsPoint, plot_flops_vs_wer, wer_points
-from blspeech.bench.report import BenchResults, format_results, results_json
+from blspeech.bench.report import BenchResults, format_results, results_json, variants_below_target
 from blspeech.bench.trained import time_trained_models
 from blspeech.fileio import write_text_atomic
 from blspeech.models.speed import FRAME_RATE, ModelRunner, SpeedOptions
@@ -99,19 +100,33 @@ def eager_options(plan: BenchPlan) -> SpeedOptions:
     return SpeedOptions(channels_last=plan.channels_last, device=plan.device, amp=plan.amp)
 
 
-def profile_presets(plan: BenchPlan) -> dict[str, dict[str, dict[str, TimeBreakdown]]]:
-    """Operator-category breakdowns of the small baselines and their bL presets, each pair interleaved."""
+def profiled_pairs(plan: BenchPlan, groups: Sequence[PairGroup]) -> list[tuple[str, TimingSettings, list[ModelCase]]]:
+    """What "Where the time goes" profiles: each small baseline with its bL preset, then every other
+    bL model of an uncompiled group whose speed-up fell below the target, with its baseline (each
+    shortfall gets its own evidence). (title, timing, [baseline case, bL case]) each."""
+    pairs = [(baseline, plan.small, preset_cases(baseline)) for baseline in SMALL_BASELINES]
+    for group, figures in variants_below_target(groups):
+        if group.options.compile or (figures.preset and group.title in SMALL_BASELINES):
+            continue
+        config = figures.config
+        cases = [ModelCase(group.baseline.config["name"]), ModelCase(config["name"], config["alpha"], config["beta"])]
+        pairs.append((f"{group.title}: {figures.label}", group.timing, cases))
+    return pairs
+
+
+def profile_pairs(plan: BenchPlan, pairs: Sequence[tuple[str, TimingSettings, list[ModelCase]]]
+                  ) -> dict[str, dict[str, dict[str, TimeBreakdown]]]:
+    """Operator-category breakdowns of each (title, timing, cases) pair, its two models interleaved."""
     options = eager_options(plan)
-    timing = plan.small
-    frames = round(timing.utterance_seconds * FRAME_RATE)
     breakdowns = {}
-    for baseline in SMALL_BASELINES:
+    for title, timing, cases in pairs:
+        frames = round(timing.utterance_seconds * FRAME_RATE)
         runners = {}
-        for case in preset_cases(baseline):
+        for case in cases:
             model = case.build()
             runners[model_label(model.config)] = ModelRunner(model, frames, timing.batch_sizes,
                                                              timing.train_batch_size, options)
-        breakdowns[baseline] = profile_runners(runners, batch_sizes=timing.batch_sizes, calls=plan.profile_calls)
+        breakdowns[title] = profile_runners(runners, batch_sizes=timing.batch_sizes, calls=plan.profile_calls)
     return breakdowns
 
 
@@ -141,8 +156,10 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "", results_files: 
     matmul, conv = (max(values) for values in zip(*limits))
     log.info("bench: peak memory, each model and step in a fresh process")
     groups = add_memory(groups, plan.threads)
-    log.info("bench: profiling the small presets")
-    breakdowns = profile_presets(plan)
+    pairs = profiled_pairs(plan, groups)
+    log.info("bench: profiling %d pairs (the small presets, then the other models below the target)", len(pairs))
+    breakdowns = profile_pairs(plan, pairs)
+    call_seconds = convolution_call_seconds(device)
     data_path = None
     if plan.data_path is not None:
         log.info("bench: data path (synthesis, features, loader, decoding)")
@@ -162,7 +179,7 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "", results_files: 
                      "float32 matmul figure).")
     return BenchResults(machine=machine, matmul_flops=matmul, conv_flops=conv, cpu_share=cpu_share, groups=groups,
                         breakdowns=breakdowns, data_path=data_path, command=command, note=note, extra_notes=notes,
-                        decode_timings=decode_timings)
+                        decode_timings=decode_timings, convolution_call_seconds=call_seconds)
 
 
 def plot_note(has_wer: bool, wer_key: str | None, sources: list[Path]) -> str:
