@@ -41,6 +41,8 @@ def write_reference_stm(data: DataDir, path: Path) -> None:
 
 @dataclass
 class ModelResult:
+    """One scored model as results.json holds it."""
+
     name: str
     params: int
     gflops: float
@@ -117,10 +119,21 @@ def score_experiment(exp: Experiment) -> str:
 
 def read_results(exp_dir: Path) -> list[ModelResult]:
     """The models of a scored experiment, as its score stage wrote them to results.json."""
-    path = Path(exp_dir) / "results.json"
+    return read_results_file(Path(exp_dir) / "results.json")
+
+
+def read_results_file(path: Path) -> list[ModelResult]:
+    """The models a score stage wrote to ``path``; a missing or malformed file is an error naming it."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no results; run the recipe through its score stage first")
-    return [ModelResult(**entry) for entry in json.loads(path.read_text())]
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not JSON: {error}") from error
+    keys = set(ModelResult.__dataclass_fields__)
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and keys <= e.keys() for e in entries):
+        raise ValueError(f"{path}: expected a list of {{{', '.join(sorted(keys))}}} entries")
+    return [ModelResult(**{key: entry[key] for key in keys}) for entry in entries]
 
 
 def format_comparison(experiments: dict[str, list[ModelResult]]) -> str:

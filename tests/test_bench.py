@@ -17,11 +17,12 @@ from blspeech.bench.datapath import peaky_emissions
 from blspeech.bench.machine import check_device, convolution_call_seconds, cpu_model
 from blspeech.bench.memory import MemoryJob, measure_memory
 from blspeech.bench.pairs import ModelCase, ModelFigures, PairGroup, TimingSettings, grid_cases, pair_ratios
-from blspeech.bench.plot import FlopsPoint, choose_wer_key, plot_flops_vs_wer, read_results, wer_points
+from blspeech.bench.plot import FlopsPoint, choose_wer_key, plot_flops_vs_wer, wer_points
 from blspeech.bench.report import claim_failures, explain_step, format_summary, twin_spreads, variants_below_target
 from blspeech.bench.run import BenchPlan, group_specs, plot_note, profiled_pairs
 from blspeech.bench.trained import DecodeTiming, format_decode_timings, time_trained_models
 from blspeech.models import build_model
+from blspeech.results import read_results_file
 from blspeech.models.speed import SpeedOptions
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -179,7 +180,7 @@ def assert_png(path):
 
 def test_plot_with_wer_results(tmp_path):
     source = write_results_json(tmp_path / "exp" / "swbd_mini" / "results.json", SCORED)
-    assert choose_wer_key(read_results(source)) == "eval2000/lm"  # a test set, LM decoding
+    assert choose_wer_key(read_results_file(source)) == "eval2000/lm"  # a test set, LM decoding
     points, key = wer_points([source])
     assert key == "eval2000/lm"
     assert {(p.recipe, p.name, p.gflops, p.wer) for p in points} == {
@@ -217,7 +218,7 @@ def test_plot_without_wer_results(tmp_path):
 def test_malformed_results_name_the_file(tmp_path):
     path = write_results_json(tmp_path / "exp" / "x" / "results.json", {"name": "vgg"})
     with pytest.raises(ValueError, match=str(path)):
-        read_results(path)
+        read_results_file(path)
 
 
 def test_cuda_is_refused_clearly_without_a_gpu(capsys):

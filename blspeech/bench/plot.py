@@ -8,7 +8,6 @@ models' FLOPs alone and says so in its title.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from blspeech.fileio import atomic_write  # noqa: E402
 from blspeech.models import baseline_name  # noqa: E402
+from blspeech.results import ModelResult, read_results_file  # noqa: E402
 from blspeech.score.report import splits_into_subsets  # noqa: E402
 
 MODE_PREFERENCE = ("lm", "graph", "greedy")
@@ -35,29 +35,17 @@ class WerPoint:
     wer: float
 
 
-def read_results(path: Path) -> list[dict]:
-    """The model entries of one results.json; a malformed file is a ValueError naming it."""
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not JSON: {error}") from error
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and {"name", "gflops", "wer"} <= e.keys()
-                                                for e in entries):
-        raise ValueError(f"{path}: expected a list of {{name, params, gflops, wer}} entries")
-    return entries
-
-
-def choose_wer_key(entries: Sequence[dict]) -> str | None:
+def choose_wer_key(entries: Sequence[ModelResult]) -> str | None:
     """The "set/mode" every entry was scored on, preferring a test set (one with both SWB and
     CallHome subsets; a dev set's stm may label its speakers SWB) and LM decoding; None when the
     entries share none."""
-    shared = set.intersection(*(set(entry["wer"]) for entry in entries)) if entries else set()
+    shared = set.intersection(*(set(entry.wer) for entry in entries)) if entries else set()
     if not shared:
         return None
 
     def preference(key: str) -> tuple[int, int, str]:
         mode = key.rsplit("/", 1)[-1]
-        is_test = any(splits_into_subsets(entry["wer"][key]) for entry in entries)
+        is_test = any(splits_into_subsets(entry.wer[key]) for entry in entries)
         rank = MODE_PREFERENCE.index(mode) if mode in MODE_PREFERENCE else len(MODE_PREFERENCE)
         return (0 if is_test else 1, rank, key)
 
@@ -69,14 +57,13 @@ def wer_points(paths: Sequence[Path], wer_key: str | None = None) -> tuple[list[
     when None; an entry without it is left out), and the keys used, comma-separated when files differ."""
     points, keys = [], set()
     for path in paths:
-        entries = read_results(path)
+        entries = read_results_file(path)
         key = wer_key or choose_wer_key(entries)
         if key is None:
             continue
         keys.add(key)
-        points += [WerPoint(path.parent.name, entry["name"], float(entry["gflops"]),
-                            float(entry["wer"][key]["Overall"]))
-                   for entry in entries if key in entry["wer"] and "Overall" in entry["wer"][key]]
+        points += [WerPoint(path.parent.name, entry.name, float(entry.gflops), float(entry.wer[key]["Overall"]))
+                   for entry in entries if key in entry.wer and "Overall" in entry.wer[key]]
     return points, (", ".join(sorted(keys)) if keys else None)
 
 

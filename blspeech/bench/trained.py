@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from blspeech.bench.plot import read_results
 from blspeech.decode.recognize import compute_log_probs, feature_dataset
 from blspeech.experiment import Experiment
 from blspeech.export.trained_run import TrainedRun, load_trained_run
+from blspeech.results import read_results_file
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ class DecodeTiming:
 
 def trained_runs(results_file: Path) -> dict[str, TrainedRun]:
     """The finished runs an experiment's results.json lists, by model name (run dirs beside it)."""
-    return {entry["name"]: load_trained_run(results_file.parent / entry["name"])
-            for entry in read_results(results_file)}
+    return {entry.name: load_trained_run(results_file.parent / entry.name) for entry in read_results_file(results_file)}
 
 
 def time_experiment(results_file: Path, device: torch.device, rounds: int) -> list[DecodeTiming]:
