@@ -63,7 +63,7 @@ def test_ratios_from_known_inputs():
     assert ratios.best_train_speedup == pytest.approx(2.5)
     assert ratios.memory == pytest.approx({"inference": 0.75, "train": 0.8})
     # Only the model at <= 0.7 of the FLOPs is held to the 1.3x target, and only its short measurement fails.
-    assert claim_failures([group]) == ["vgg-small: bl-vgg-small a=2 b=4 (FLOPs 0.600): inference b=1 1.10x / 1.38x"]
+    assert claim_failures([group]) == ["vgg-small: bl-vgg-small a=2 b=4 (FLOPs 0.600): inference b=1 1.100x / 1.375x"]
     summary = format_summary([group]).splitlines()
     assert summary[2].split(" | ")[1:6] == ["0.600", "1.100", "1.10x / 1.38x", "1.50x / 1.88x", "2.00x / 2.50x"]
     assert summary[3] == ""  # the preset only, then the legend
