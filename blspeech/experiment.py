@@ -41,6 +41,11 @@ class Experiment:
         return Path(self.recipe.exp_dir)
 
     @property
+    def gmm_system_dir(self) -> Path:
+        """Where the units stage builds a hybrid recipe's own GMM-HMM system (``hybrid.build_system``)."""
+        return self.exp_dir / "gmm"
+
+    @property
     def tokenizer_prefix(self) -> Path:
         return self.exp_dir / "tokenizer"
 

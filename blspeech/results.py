@@ -26,6 +26,7 @@ from blspeech.score.report import SUBSET_ORDER, splits_into_subsets
 
 log = logging.getLogger("blspeech")
 MODES = ("greedy", "lm", "graph")  # CTC: greedy and LM beam search; hybrid: HCLG best path
+GMM_ROW = "gmm-hmm (alignments)"  # the results.md row of a hybrid recipe's own GMM-HMM system
 MODE_NAMES = {"greedy": "CTC, greedy", "lm": "CTC, lexicon + LM beam search", "graph": "hybrid, HCLG"}
 
 
@@ -67,6 +68,16 @@ def score_model(exp: Experiment, model_name: str) -> ModelResult:
     from blspeech.models import count_parameters, flops_per_second
 
     run_dir = exp.run_dir(model_name)
+    results = score_decodes(exp, run_dir, model_name)
+    model, _ = load_model(run_dir / "final.pt")
+    features = exp.recipe.features
+    gflops = flops_per_second(model, in_channels=features.channels, num_mel_bins=features.num_mel_bins) / 1e9
+    return ModelResult(model_name, count_parameters(model), gflops, results)
+
+
+def score_decodes(exp: Experiment, run_dir: Path, label: str) -> dict[str, dict[str, float]]:
+    """WER per subset of every ``run_dir/decode_<set>/<mode>/hyp.ctm`` there is, by "set/mode";
+    each decode dir gets its sclite-style reports and a ``wer.txt``."""
     results: dict[str, dict[str, float]] = {}
     for set_name in exp.eval_sets:
         stm, glm = reference_files(exp, set_name)
@@ -78,11 +89,21 @@ def score_model(exp: Experiment, model_name: str) -> ModelResult:
             report = score(stm, hyp, glm=glm, out_dir=decode_dir)
             write_text_atomic(decode_dir / "wer.txt", report.summary() + "\n")
             results[f"{set_name}/{mode}"] = {name: counts.wer for name, counts in report.subsets.items()}
-            log.info("%s %s %s: %s", model_name, set_name, mode, report.summary())
-    model, _ = load_model(run_dir / "final.pt")
-    features = exp.recipe.features
-    gflops = flops_per_second(model, in_channels=features.channels, num_mel_bins=features.num_mel_bins) / 1e9
-    return ModelResult(model_name, count_parameters(model), gflops, results)
+            log.info("%s %s %s: %s", label, set_name, mode, report.summary())
+    return results
+
+
+def score_gmm_system(exp: Experiment) -> ModelResult | None:
+    """The recipe's own GMM-HMM system, scored like the networks, or None when it has not been
+    decoded (a recipe with an external Kaldi system, or an earlier run)."""
+    system = exp.gmm_system_dir
+    if not (system / "decode.json").exists():
+        return None
+    from blspeech.hybrid_system.decode_gmm import gmm_size
+    from blspeech.hybrid_system.model_io import read_acoustic_model
+
+    params, flops = gmm_size(read_acoustic_model(system / "final.mdl"), 1000.0 / exp.recipe.features.frame_shift_ms)
+    return ModelResult(GMM_ROW, params, flops / 1e9, score_decodes(exp, system, GMM_ROW))
 
 
 def format_table(exp: Experiment, results: list[ModelResult]) -> str:
@@ -108,9 +129,12 @@ def format_table(exp: Experiment, results: list[ModelResult]) -> str:
 
 
 def score_experiment(exp: Experiment) -> str:
-    """Score all models of the recipe; write exp_dir/results.md and results.json; return the table."""
+    """Score all models of the recipe; write exp_dir/results.md and results.json; return the table.
+    A hybrid recipe's own GMM-HMM system, when decoded, gets a row in the table (results.json lists
+    the networks only: the benchmark and the comparison read trained runs from it)."""
     results = [score_model(exp, name) for name in exp.model_names]
-    table = format_table(exp, results)
+    gmm = score_gmm_system(exp) if exp.recipe.model.output == "hybrid" else None
+    table = format_table(exp, results + ([gmm] if gmm else []))
     write_text_atomic(exp.exp_dir / "results.md", table)
     write_text_atomic(exp.exp_dir / "results.json",
                       json.dumps([r.__dict__ for r in results], indent=1) + "\n")

@@ -94,7 +94,7 @@ def stage_units(exp: Experiment, args: argparse.Namespace) -> None:
         if exp.recipe.hybrid.build_system:
             from blspeech.hybrid_system import build_hybrid_system
 
-            build_hybrid_system(exp.train_dir, exp.train_dir / "text", exp.exp_dir / "gmm",
+            build_hybrid_system(exp.train_dir, exp.train_dir / "text", exp.gmm_system_dir,
                                 dev_dir=exp.data_dir(exp.recipe.data.dev_set), lm_order=exp.recipe.decode.lm_order)
         else:
             log.info("units: the hybrid model's units are the pdfs of the recipe's Kaldi tree")
@@ -116,12 +116,17 @@ def stage_train(exp: Experiment, args: argparse.Namespace) -> None:
 
 
 def stage_decode(exp: Experiment, args: argparse.Namespace) -> None:
-    """Greedy and LM beam-search decoding of dev and test sets; LM weights tuned on dev only."""
+    """CTC: greedy and LM beam-search decoding of dev and test sets, LM weights tuned on dev only.
+    Hybrid: HCLG decoding, and the recipe's own GMM-HMM system decoded too when it built one."""
     from blspeech.decode.recognize import decode_experiment, decode_hybrid_experiment
 
     decode = decode_hybrid_experiment if exp.recipe.model.output == "hybrid" else decode_experiment
     for name in exp.model_names:
         decode(exp, name)
+    if exp.recipe.model.output == "hybrid" and exp.recipe.hybrid.build_system:
+        from blspeech.hybrid_system.decode_gmm import decode_gmm_experiment
+
+        decode_gmm_experiment(exp)
 
 
 def stage_score(exp: Experiment, args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
 """End to end on the tiny recipe, for real: synthesize, prepare, featurize, train (killed with
 SIGKILL part-way, then resumed), decode and score; then the hybrid recipe on the same data (GMM
-system, hybrid training, HCLG decoding) and both tables side by side. Minutes, not seconds.
+system, hybrid training, HCLG decoding of the networks and of the GMM system) and both tables side
+by side. Minutes, not seconds.
 
 The bar is "better than chance", measured, not a number tuned to pass: greedy WER on the
 training utterances must fall well below 100% and well below that of the same model untrained.
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,8 +26,11 @@ from blspeech.data.kaldi_dir import DataDir, read_table
 from blspeech.decode.__main__ import main as decode_main
 from blspeech.decode.recognize import (compute_log_probs, decode_hybrid, feature_dataset, greedy, hybrid_graph_decoder,
                                        hybrid_loglikes, hypothesis_wer, load_model, write_hypotheses)
+from blspeech.hybrid_system.decode_gmm import GMM_ACOUSTIC_SCALE
+from blspeech.hybrid_system.gmm_features import GmmFeatures
+from blspeech.hybrid_system.model_io import read_acoustic_model
 from blspeech.hybrid_training import PRIOR_COUNTS
-from blspeech.results import reference_files
+from blspeech.results import GMM_ROW, reference_files
 from blspeech.score import score
 from blspeech.experiment import Experiment
 from blspeech.models import build_model
@@ -183,6 +188,14 @@ def tiny_hybrid_run(tiny_run):
     return exp, hybrid, output
 
 
+def dev_wer(exp: Experiment, words: dict, out_dir: Path) -> float:
+    """Overall WER of ``words`` (utt -> timed words) on the dev set, scored as the score stage scores it."""
+    dev = exp.recipe.data.dev_set
+    write_hypotheses(out_dir, words, DataDir.read(exp.data_dir(dev)))
+    stm, glm = reference_files(exp, dev)
+    return score(stm, out_dir / "hyp.ctm", glm=glm, out_dir=out_dir).subsets["Overall"].wer
+
+
 def test_hybrid_recipe_decodes_dev_far_better_than_an_untrained_model(tiny_hybrid_run):
     _, exp, output = tiny_hybrid_run
     assert "corpus: " in output and "is complete, skipping" in output  # the CTC run's corpus and data, reused
@@ -196,11 +209,24 @@ def test_hybrid_recipe_decodes_dev_far_better_than_an_untrained_model(tiny_hybri
     untrained = build_model(**trained.config).eval()
     words = decode_hybrid(hybrid_loglikes(compute_log_probs(untrained, feature_dataset(exp.recipe, dev_dir)),
                                           run_dir / PRIOR_COUNTS), hybrid_graph_decoder(exp.recipe))
-    untrained_dir = exp.exp_dir / "untrained_decode_dev"
-    write_hypotheses(untrained_dir, words, DataDir.read(dev_dir))
-    stm, glm = reference_files(exp, exp.recipe.data.dev_set)  # scored as the trained model was
-    chance_wer = score(stm, untrained_dir / "hyp.ctm", glm=glm, out_dir=untrained_dir).subsets["Overall"].wer
+    chance_wer = dev_wer(exp, words, exp.exp_dir / "untrained_decode_dev")
     assert trained_wer < 0.7 * chance_wer, f"hybrid dev WER {trained_wer:.1f}% vs untrained {chance_wer:.1f}%"
+
+
+def test_the_gmm_system_is_decoded_and_scored_beside_the_networks(tiny_hybrid_run):
+    _, exp, output = tiny_hybrid_run
+    assert "GMM-HMM system" in output and (exp.gmm_system_dir / "decode.json").exists()
+    row = next(line for line in (exp.exp_dir / "results.md").read_text().splitlines() if line.startswith(f"| {GMM_ROW} |"))
+    assert GMM_ROW not in {r["name"] for r in json.loads((exp.exp_dir / "results.json").read_text())}
+    dev = exp.recipe.data.dev_set
+    gmm_wer = float((exp.gmm_system_dir / f"decode_{dev}" / "graph" / "wer.txt").read_text().split()[1])
+    assert f"| {gmm_wer:.1f} |" in row
+    # Chance: the same graph and acoustic scale with every pdf equally likely (no acoustic information).
+    num_pdfs = read_acoustic_model(exp.gmm_system_dir / "final.mdl").num_pdfs
+    flat = {utt: np.zeros((len(features), num_pdfs), dtype=np.float32) for utt, features in GmmFeatures(exp.data_dir(dev))}
+    words = decode_hybrid(flat, hybrid_graph_decoder(exp.recipe, acoustic_scale=GMM_ACOUSTIC_SCALE))
+    chance_wer = dev_wer(exp, words, exp.exp_dir / "flat_decode_dev")
+    assert gmm_wer < 0.7 * chance_wer, f"GMM dev WER {gmm_wer:.1f}% vs no acoustic information {chance_wer:.1f}%"
 
 
 def test_ctc_and_hybrid_tables_print_side_by_side(tiny_hybrid_run):

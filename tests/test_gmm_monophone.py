@@ -13,7 +13,8 @@ from blspeech.hybrid import (
     read_word_boundary,
 )
 from blspeech.hybrid.words import TransitionTables, word_frame_spans
-from blspeech.hybrid_system.gmm import GmmScorer, MonophoneConfig, monophone_tree, train_monophone
+from blspeech.hybrid_system.decode_gmm import gmm_size
+from blspeech.hybrid_system.gmm import GmmScorer, MonophoneConfig, flat_start_model, monophone_tree, train_monophone
 from blspeech.hybrid_system.graph import TrainingGraphCompiler
 from blspeech.hybrid_system.lang import prepare_lang
 from blspeech.hybrid_system.lexicon import PhoneSets
@@ -169,3 +170,10 @@ def test_acoustic_model_reads_back_from_final_mdl(toy_corpus, toy_system, tmp_pa
     assert model.num_pdfs == system.acoustic_model.num_pdfs and model.num_gauss == system.acoustic_model.num_gauss
     frames = features["utt01"]
     assert np.allclose(GmmScorer(model)(frames), GmmScorer(system.acoustic_model)(frames), atol=1e-3)
+
+
+def test_gmm_size_counts_parameters_and_scoring_flops():
+    model = flat_start_model([np.random.default_rng(0).normal(size=(10, 39))], num_pdfs=3)  # one Gaussian per pdf
+    params, flops = gmm_size(model, frames_per_second=100.0)
+    assert params == 3 * (2 * 39 + 1)  # mean and inverse variance per dimension, a weight
+    assert flops == 4.0 * 3 * 39 * 100

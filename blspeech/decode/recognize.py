@@ -196,8 +196,10 @@ def decode_experiment(exp: Experiment, model_name: str) -> None:
 
 
 def hybrid_graph_decoder(recipe: Recipe, graph: str | Path | None = None, words: str | Path | None = None,
-                         word_boundary: str | Path | None = None, transition_model=None):
-    """The recipe's HCLG decoder (paths default to the recipe's ``hybrid`` section and the graph's dir)."""
+                         word_boundary: str | Path | None = None, transition_model=None,
+                         acoustic_scale: float | None = None):
+    """The recipe's HCLG decoder (paths default to the recipe's ``hybrid`` section and the graph's dir,
+    the acoustic scale to the recipe's, which is set for networks)."""
     from blspeech.hybrid_training import transition_model_of  # the training module imports this one
 
     hybrid = recipe.hybrid
@@ -207,7 +209,8 @@ def hybrid_graph_decoder(recipe: Recipe, graph: str | Path | None = None, words:
     words = Path(words or hybrid.words or graph.parent / "words.txt")
     boundary = word_boundary or hybrid.word_boundary or None
     return HybridGraphDecoder(graph, transition_model or transition_model_of(recipe), words, word_boundary=boundary,
-                              acoustic_scale=hybrid.acoustic_scale, beam=hybrid.beam, max_active=hybrid.max_active,
+                              acoustic_scale=acoustic_scale or hybrid.acoustic_scale, beam=hybrid.beam,
+                              max_active=hybrid.max_active,
                               frame_shift=recipe.features.frame_shift_ms / 1000)
 
 

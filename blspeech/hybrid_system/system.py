@@ -12,6 +12,8 @@ Kaldi user would point a hybrid recipe at)::
     ali.1.gz         its transition-id alignments of ``data_dir`` (gzipped binary int32-vector ark)
     dev_ali/ali.1.gz the same for ``dev_dir``, if given
     graph/           HCLG.fst, words.txt, phones.txt, phones/word_boundary.int
+    decode_<set>/graph/   the system's own decodes of the evaluation sets (written later, by the
+                     recipe's decode stage: :mod:`blspeech.hybrid_system.decode_gmm`)
     train.log        the EM iterations; ``.complete`` marks a finished stage (a rerun is a no-op,
                      an interrupted run starts over)
 

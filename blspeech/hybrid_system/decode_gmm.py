@@ -1,0 +1,64 @@
+"""Decode with the GMM-HMM system itself: the reference row Kaldi recipes report beside their networks.
+
+A hybrid recipe that builds its own system (``hybrid.build_system``) trains its networks on that
+triphone system's alignments, so the system's own WER says how good those frame targets are. It
+is decoded through the same HCLG as the networks: per-pdf log-likelihoods of its GMMs
+(:class:`GmmScorer`) on the GMM features it was trained on (MFCC + deltas from the data dir's
+log-mels, speaker mean normalization), at Kaldi's acoustic scale for GMMs (``steps/decode.sh``:
+0.083333; GMM likelihoods are sharper than a network's scaled posteriors), with the recipe's beam
+and max-active. The hypotheses go to ``<exp_dir>/gmm/decode_<set>/graph``, where the score stage
+finds them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import kaldi_hmm_gmm as khg  # must precede kaldifst / kaldi_decoder (see blspeech.hybrid)
+import numpy as np
+
+from blspeech.data.kaldi_dir import DataDir
+from blspeech.experiment import Experiment
+from blspeech.fileio import write_text_atomic
+from blspeech.hybrid_system.gmm import GmmScorer
+from blspeech.hybrid_system.gmm_features import GmmFeatures
+from blspeech.hybrid_system.model_io import read_acoustic_model
+
+log = logging.getLogger("blspeech")
+GMM_ACOUSTIC_SCALE = 0.083333
+DECODE_MODE = "graph"  # the score stage's name for HCLG decoding
+
+
+def gmm_loglikes(model: khg.AmDiagGmm, data_dir: Path) -> dict[str, np.ndarray]:
+    """utt -> (T, num_pdfs) log-likelihoods of ``model`` on the GMM features of ``data_dir``."""
+    scorer = GmmScorer(model)
+    return {utt: scorer(features) for utt, features in GmmFeatures(data_dir)}
+
+
+def decode_gmm_experiment(exp: Experiment) -> None:
+    """Decode every evaluation set with the recipe's own GMM-HMM system (skipped once done)."""
+    from blspeech.decode.recognize import decode_hybrid, hybrid_graph_decoder, write_hypotheses
+
+    system = exp.gmm_system_dir
+    done = system / "decode.json"
+    if done.exists():
+        log.info("decode: %s exists, skipping", done)
+        return
+    model = read_acoustic_model(system / "final.mdl")
+    decoder = hybrid_graph_decoder(exp.recipe, acoustic_scale=GMM_ACOUSTIC_SCALE)
+    for name in exp.eval_sets:
+        data_dir = exp.data_dir(name)
+        words = decode_hybrid(gmm_loglikes(model, data_dir), decoder)
+        write_hypotheses(system / f"decode_{name}" / DECODE_MODE, words, DataDir.read(data_dir))
+        log.info("decode: GMM-HMM system %s decoded %s", system, name)
+    write_text_atomic(done, json.dumps({"acoustic_scale": GMM_ACOUSTIC_SCALE, "sets": exp.eval_sets}) + "\n")
+
+
+def gmm_size(model: khg.AmDiagGmm, frames_per_second: float) -> tuple[int, float]:
+    """(parameters, FLOPs per second of audio) of a diagonal GMM set: a mean and an inverse variance
+    per dimension and a weight per Gaussian; scoring a frame costs ~4 FLOPs per dimension and
+    Gaussian (``x . mean/var`` and ``x^2 . 1/2var``)."""
+    gaussians, dim = model.num_gauss, model.dim
+    return gaussians * (2 * dim + 1), 4.0 * gaussians * dim * frames_per_second
