@@ -101,8 +101,10 @@ def score_gmm_system(exp: Experiment) -> ModelResult | None:
         return None
     from blspeech.hybrid_system.decode_gmm import gmm_size
     from blspeech.hybrid_system.model_io import read_acoustic_model
+    from blspeech.hybrid_system.system import HybridSystemPaths
 
-    params, flops = gmm_size(read_acoustic_model(system / "final.mdl"), 1000.0 / exp.recipe.features.frame_shift_ms)
+    model = read_acoustic_model(HybridSystemPaths.under(system, with_dev=False).transition_model)
+    params, flops = gmm_size(model, 1000.0 / exp.recipe.features.frame_shift_ms)
     return ModelResult(GMM_ROW, params, flops / 1e9, score_decodes(exp, system, GMM_ROW))
 
 

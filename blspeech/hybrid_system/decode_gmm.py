@@ -22,9 +22,11 @@ import numpy as np
 from blspeech.data.kaldi_dir import DataDir
 from blspeech.experiment import Experiment
 from blspeech.fileio import write_text_atomic
+from blspeech.hybrid.transition_model import read_transition_model
 from blspeech.hybrid_system.gmm import GmmScorer
 from blspeech.hybrid_system.gmm_features import GmmFeatures
 from blspeech.hybrid_system.model_io import read_acoustic_model
+from blspeech.hybrid_system.system import HybridSystemPaths
 
 log = logging.getLogger("blspeech")
 GMM_ACOUSTIC_SCALE = 0.083333
@@ -46,8 +48,13 @@ def decode_gmm_experiment(exp: Experiment) -> None:
     if done.exists():
         log.info("decode: %s exists, skipping", done)
         return
-    model = read_acoustic_model(system / "final.mdl")
-    decoder = hybrid_graph_decoder(exp.recipe, acoustic_scale=GMM_ACOUSTIC_SCALE)
+    # Everything from the system dir itself (model, transition model, graph), whatever the recipe's
+    # hybrid paths point at: the GMMs only make sense with their own transition model.
+    paths = HybridSystemPaths.under(system, with_dev=False)
+    model = read_acoustic_model(paths.transition_model)
+    decoder = hybrid_graph_decoder(exp.recipe, graph=paths.graph, words=paths.words, word_boundary=paths.word_boundary,
+                                   transition_model=read_transition_model(paths.transition_model),
+                                   acoustic_scale=GMM_ACOUSTIC_SCALE)
     for name in exp.eval_sets:
         data_dir = exp.data_dir(name)
         words = decode_hybrid(gmm_loglikes(model, data_dir), decoder)
