@@ -42,7 +42,8 @@ def write_reference_stm(data: DataDir, path: Path) -> None:
 
 @dataclass
 class ModelResult:
-    """One scored model as results.json holds it."""
+    """One scored system, a row of results.md: a network (results.json holds these) or a hybrid
+    recipe's own GMM-HMM system."""
 
     name: str
     params: int
