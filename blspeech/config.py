@@ -140,7 +140,8 @@ class HybridConfig:
     ``tree`` + ``topo``; ``words`` and ``word_boundary`` default to the files beside ``graph``
     as ``utils/mkgraph.sh`` lays them out. ``build_system`` makes the units stage build that
     system in-package (lexicon, lang, GMM alignments, tree, HCLG under ``<exp_dir>/gmm``), for
-    corpora that come without a Kaldi system.
+    corpora that come without a Kaldi system. ``lm_weights``: Kaldi's LMWT values (acoustic scale
+    1 / LMWT) to try on the dev set; the best one decodes every set (empty: ``acoustic_scale``).
     """
 
     build_system: bool = False
@@ -154,6 +155,7 @@ class HybridConfig:
     words: str = ""
     word_boundary: str = ""
     acoustic_scale: float = 0.1
+    lm_weights: list[float] = field(default_factory=list)
     beam: float = 13.0
     max_active: int = 7000
 

@@ -8,6 +8,7 @@ training utterances must fall well below 100% and well below that of the same mo
 """
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -227,6 +228,27 @@ def test_the_gmm_system_is_decoded_and_scored_beside_the_networks(tiny_hybrid_ru
     words = decode_hybrid(flat, hybrid_graph_decoder(exp.recipe, acoustic_scale=GMM_ACOUSTIC_SCALE))
     chance_wer = dev_wer(exp, words, exp.exp_dir / "flat_decode_dev")
     assert gmm_wer < 0.7 * chance_wer, f"GMM dev WER {gmm_wer:.1f}% vs no acoustic information {chance_wer:.1f}%"
+
+
+def test_hybrid_lm_weight_is_tuned_on_dev_and_the_decode_command_uses_it(tiny_hybrid_run, tmp_path, caplog):
+    _, exp, _ = tiny_hybrid_run
+    weights = exp.recipe.hybrid.lm_weights
+    assert len(weights) > 1
+    for run_dir in (exp.run_dir(exp.recipe.model.name), exp.gmm_system_dir):
+        chosen = json.loads((run_dir / "decode.json").read_text())["acoustic_scale"]
+        assert any(chosen == pytest.approx(1 / weight) for weight in weights), run_dir
+        rows = (run_dir / "lm_tuning.txt").read_text().splitlines()[1:]
+        assert [float(row.split()[0]) for row in rows] == weights
+        assert sum("<- best" in row for row in rows) == 1
+    run_dir, test_set = exp.run_dir(exp.recipe.model.name), exp.recipe.data.test_sets[0]
+    graph = exp.gmm_system_dir / "graph" / "HCLG.fst"
+    caplog.set_level(logging.INFO, logger="blspeech")
+    assert decode_main(["--hybrid", "--exp", str(run_dir), "--data", str(exp.data_dir(test_set)), "--graph", str(graph),
+                        "--model", str(exp.gmm_system_dir / "final.mdl"), "--out", str(tmp_path), "--no-score"]) == 0
+    written = (tmp_path / "graph" / "hyp.ctm").read_text()
+    assert written and written == (run_dir / f"decode_{test_set}" / "graph" / "hyp.ctm").read_text()
+    chosen = json.loads((run_dir / "decode.json").read_text())["acoustic_scale"]
+    assert f"decode: acoustic scale {chosen:g} (the run's dev tuning" in caplog.text
 
 
 def test_ctc_and_hybrid_tables_print_side_by_side(tiny_hybrid_run):

@@ -237,3 +237,20 @@ def test_command_line_tools_match_kaldi(tmp_path, capsys):
         np.testing.assert_array_equal(ours[utt], pdfs)
     assert main(["analyze-counts", "--model", str(EXP / "final.mdl"), str(EXP / "ali.txt"), str(tmp_path / "counts")]) == 0
     assert hybrid.read_counts(tmp_path / "counts").sum() == sum(len(v) for v in ours.values())
+
+
+def test_a_decoder_with_another_acoustic_scale_decodes_as_one_built_with_it(model_from_tree, fixture_loglikes):
+    built = {scale: hybrid.HybridGraphDecoder(EXP / "HCLG.fst", model_from_tree, LANG / "words.txt",
+                                              word_boundary=WORD_BOUNDARY, acoustic_scale=scale)
+             for scale in (0.1, 0.02)}
+    twin = built[0.1].with_acoustic_scale(0.02)
+    assert built[0.1].acoustic_scale == 0.1 and twin.graph is built[0.1].graph  # the original is left as it is
+    for utt, loglikes in fixture_loglikes.items():
+        expected = built[0.02].decode(utt, loglikes)
+        result = twin.decode(utt, loglikes)
+        assert result.words == expected.words
+        assert result.log_likelihood == pytest.approx(expected.log_likelihood, rel=1e-6)
+        # A different weight of the acoustics moves the path's score.
+        assert result.log_likelihood != pytest.approx(built[0.1].decode(utt, loglikes).log_likelihood, rel=1e-3)
+    with pytest.raises(ValueError, match="acoustic_scale must be positive"):
+        built[0.1].with_acoustic_scale(0.0)

@@ -3,7 +3,8 @@
 CTC models (greedy and LM beam search; LM settings from the run's dev tuning unless given):
     python -m blspeech.decode --exp exp/swbd_mini/bl-vgg-small --data data/swbd_mini/eval2000
 
-Hybrid models through a Kaldi HCLG (kaldi-decoder, the algorithm of Kaldi's decoders):
+Hybrid models through a Kaldi HCLG (kaldi-decoder, the algorithm of Kaldi's decoders; acoustic
+scale from the run's dev tuning when it had one, else the recipe's, unless given):
     python -m blspeech.decode --hybrid --exp exp/RUN --data data/eval2000 \\
         --graph exp/tri/graph/HCLG.fst --model exp/tri/final.mdl     (or --tree tree --topo lang/topo)
 
@@ -53,9 +54,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     hybrid.add_argument("--tree", type=Path, help="Kaldi tree")
     hybrid.add_argument("--topo", type=Path, help="Kaldi lang/topo")
     hybrid.add_argument("--words", type=Path, help="words.txt (default: beside the graph)")
+    hybrid.add_argument("--acoustic-scale", type=float,
+                        help="acoustic scale (default: tuned on dev, EXP/decode.json, else the recipe's)")
     parser.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
                         help="score against DATA/stm when present (default: on)")
     return parser.parse_args(argv)
+
+
+def decode_settings(run_dir: Path) -> dict:
+    """What the decode stage chose for this run on its dev set (``run_dir/decode.json``), or {}."""
+    path = run_dir / "decode.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def decode_ctc(args: argparse.Namespace, recipe: Recipe, data: DataDir, log_probs, out: Path) -> list[Path]:
@@ -68,7 +77,7 @@ def decode_ctc(args: argparse.Namespace, recipe: Recipe, data: DataDir, log_prob
     if args.greedy_only:
         return written
     tuned_path = args.exp / "decode.json"
-    tuned = json.loads(tuned_path.read_text()) if tuned_path.exists() else {}
+    tuned = decode_settings(args.exp)
     lm_weight = args.lm_weight if args.lm_weight is not None else tuned.get("lm_weight")
     word_score = args.word_score if args.word_score is not None else tuned.get("word_score")
     if lm_weight is None or word_score is None:
@@ -87,7 +96,13 @@ def decode_with_graph(args: argparse.Namespace, recipe: Recipe, data: DataDir, l
     transition_model = None
     if args.model or args.tree or args.topo:
         transition_model = load_transition_model(args.model, tree=args.tree, topo=args.topo)
-    decoder = hybrid_graph_decoder(recipe, args.graph, args.words, transition_model=transition_model)
+    tuned = decode_settings(args.exp).get("acoustic_scale")
+    scale = args.acoustic_scale if args.acoustic_scale is not None else tuned
+    decoder = hybrid_graph_decoder(recipe, args.graph, args.words, transition_model=transition_model,
+                                   acoustic_scale=scale)
+    source = "--acoustic-scale" if args.acoustic_scale is not None else (
+        f"the run's dev tuning, {args.exp / 'decode.json'}" if tuned is not None else "the recipe's")
+    log.info("decode: acoustic scale %g (%s)", decoder.acoustic_scale, source)
     write_hypotheses(out / "graph", decode_hybrid(hybrid_loglikes(log_probs, args.exp / PRIOR_COUNTS), decoder), data)
     return [out / "graph"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,10 +140,15 @@ def hypothesis_wer(hyps: dict[str, Hypothesis], references: dict[str, str]) -> f
     Non-scored words ([noise], [laughter], <unk>, ...) are dropped from both sides as the hub5
     rules do; the NIST-style scoring of test sets (stm, glm) is ``blspeech.score``'s job.
     """
+    return text_wer({utt: hyp.text for utt, hyp in hyps.items()}, references)
+
+
+def text_wer(hyp_texts: dict[str, str], references: dict[str, str]) -> float:
+    """``hypothesis_wer`` of plain hypothesis texts (utt -> words separated by spaces)."""
     errors = words = 0
-    for utt, hyp in hyps.items():
+    for utt, text in hyp_texts.items():
         ref = drop_non_scored_words(references[utt]).split()
-        counts = kaldialign.edit_distance(ref, drop_non_scored_words(hyp.text).split())
+        counts = kaldialign.edit_distance(ref, drop_non_scored_words(text).split())
         errors, words = errors + counts["total"], words + len(ref)
     return 100.0 * errors / max(1, words)
 
@@ -237,6 +243,36 @@ def decode_hybrid(loglikes: dict[str, np.ndarray], decoder: HybridGraphDecoder) 
     return decoded
 
 
+def decode_hybrid_sets(exp: Experiment, loglikes_of: Callable[[str], dict[str, np.ndarray]],
+                       decoder: HybridGraphDecoder, out_root: Path) -> dict:
+    """Every evaluation set of ``exp`` through the HCLG, written as ``out_root/decode_<set>/graph``.
+
+    With ``hybrid.lm_weights`` (Kaldi's LMWT: the graph's weight against the acoustics, acoustic
+    scale 1 / LMWT), the weight with the lowest dev WER is chosen first (``out_root/lm_tuning.txt``)
+    and applied unchanged to the test sets; without, ``decoder``'s own scale. ``loglikes_of(set)``
+    gives a set's (T, num_pdfs) log-likelihoods per utterance. Returns what decode.json records.
+    """
+    sets = {name: DataDir.read(exp.data_dir(name)) for name in exp.eval_sets}
+    dev = exp.recipe.data.dev_set
+    dev_loglikes = loglikes_of(dev)
+    weights = exp.recipe.hybrid.lm_weights
+    if weights:
+        if min(weights) <= 0:
+            raise ValueError(f"hybrid.lm_weights must be positive, got {weights}")
+
+        def dev_wer(lm_weight: float, _word_score: float) -> float:
+            words = decode_hybrid(dev_loglikes, decoder.with_acoustic_scale(1.0 / lm_weight))
+            return text_wer({utt: " ".join(w for w, _, _ in timed) for utt, timed in words.items()}, sets[dev].text)
+
+        tuning = tune_lm_params(dev_wer, weights, [0.0])  # the HCLG's word costs are fixed: no word score
+        tuning.write(out_root / "lm_tuning.txt")
+        decoder = decoder.with_acoustic_scale(1.0 / tuning.best.lm_weight)
+    for name, data in sets.items():
+        words = decode_hybrid(dev_loglikes if name == dev else loglikes_of(name), decoder)
+        write_hypotheses(out_root / f"decode_{name}" / "graph", words, data)
+    return {"acoustic_scale": decoder.acoustic_scale, "sets": list(sets)}
+
+
 def decode_hybrid_experiment(exp: Experiment, model_name: str) -> None:
     """Hybrid decode stage: every eval set through the recipe's HCLG, written as ``decode_<set>/graph``."""
     from blspeech.hybrid_training import PRIOR_COUNTS  # the training module imports this one
@@ -247,11 +283,11 @@ def decode_hybrid_experiment(exp: Experiment, model_name: str) -> None:
         log.info("decode: %s exists, skipping", done)
         return
     model, _ = load_model(run_dir / "final.pt")
-    decoder = hybrid_graph_decoder(exp.recipe)
     device = decoding_device(exp.recipe)
-    for name in exp.eval_sets:
-        data = DataDir.read(exp.data_dir(name))
+
+    def loglikes_of(name: str) -> dict[str, np.ndarray]:
         log_probs = compute_log_probs(model, feature_dataset(exp.recipe, exp.data_dir(name)), device=device)
-        words = decode_hybrid(hybrid_loglikes(log_probs, run_dir / PRIOR_COUNTS), decoder)
-        write_hypotheses(run_dir / f"decode_{name}" / "graph", words, data)
-    write_text_atomic(done, json.dumps({"graph": str(exp.recipe.hybrid.graph), "sets": exp.eval_sets}) + "\n")
+        return hybrid_loglikes(log_probs, run_dir / PRIOR_COUNTS)
+
+    decoded = decode_hybrid_sets(exp, loglikes_of, hybrid_graph_decoder(exp.recipe), run_dir)
+    write_text_atomic(done, json.dumps({"graph": str(exp.recipe.hybrid.graph), **decoded}) + "\n")

@@ -11,6 +11,7 @@ bounded on large models (a Switchboard model has ~10^5 transition-ids).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -93,6 +94,15 @@ class HybridGraphDecoder:
         self.frame_shift = frame_shift
         self.allow_partial = allow_partial
         self.chunk_frames = chunk_frames
+
+    def with_acoustic_scale(self, acoustic_scale: float) -> "HybridGraphDecoder":
+        """The same decoder (graph and tables shared, not reread) scoring the acoustics with
+        ``acoustic_scale``: what tuning the LM weight on a dev set decodes with."""
+        if acoustic_scale <= 0:
+            raise ValueError(f"acoustic_scale must be positive, got {acoustic_scale}")
+        twin = copy.copy(self)
+        twin.acoustic_scale = acoustic_scale
+        return twin
 
     def _word(self, word_id: int) -> str:
         word = self.symbols.find(word_id)

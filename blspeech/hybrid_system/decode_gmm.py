@@ -4,9 +4,9 @@ A hybrid recipe that builds its own system (``hybrid.build_system``) trains its 
 triphone system's alignments, so the system's own WER says how good those frame targets are. It
 is decoded through the same HCLG as the networks: per-pdf log-likelihoods of its GMMs
 (:class:`GmmScorer`) on the GMM features it was trained on (MFCC + deltas from the data dir's
-log-mels, speaker mean normalization), at Kaldi's acoustic scale for GMMs (``steps/decode.sh``:
-0.083333; GMM likelihoods are sharper than a network's scaled posteriors), with the recipe's beam
-and max-active. The hypotheses go to ``<exp_dir>/gmm/decode_<set>/graph``, where the score stage
+log-mels, speaker mean normalization), at the LM weight tuned on dev as for the networks (``hybrid.lm_weights``), else at Kaldi's acoustic
+scale for GMMs (``steps/decode.sh``: 0.083333; GMM likelihoods are sharper than a network's scaled
+posteriors), with the recipe's beam and max-active. The hypotheses go to ``<exp_dir>/gmm/decode_<set>/graph``, where the score stage
 finds them.
 """
 
@@ -19,7 +19,6 @@ from pathlib import Path
 import kaldi_hmm_gmm as khg  # must precede kaldifst / kaldi_decoder (see blspeech.hybrid)
 import numpy as np
 
-from blspeech.data.kaldi_dir import DataDir
 from blspeech.experiment import Experiment
 from blspeech.fileio import write_text_atomic
 from blspeech.hybrid.transition_model import read_transition_model
@@ -30,7 +29,6 @@ from blspeech.hybrid_system.system import HybridSystemPaths
 
 log = logging.getLogger("blspeech")
 GMM_ACOUSTIC_SCALE = 0.083333
-DECODE_MODE = "graph"  # the score stage's name for HCLG decoding
 
 
 def gmm_loglikes(model: khg.AmDiagGmm, data_dir: Path) -> dict[str, np.ndarray]:
@@ -41,7 +39,7 @@ def gmm_loglikes(model: khg.AmDiagGmm, data_dir: Path) -> dict[str, np.ndarray]:
 
 def decode_gmm_experiment(exp: Experiment) -> None:
     """Decode every evaluation set with the recipe's own GMM-HMM system (skipped once done)."""
-    from blspeech.decode.recognize import decode_hybrid, hybrid_graph_decoder, write_hypotheses
+    from blspeech.decode.recognize import decode_hybrid_sets, hybrid_graph_decoder
 
     system = exp.gmm_system_dir
     done = system / "decode.json"
@@ -55,12 +53,9 @@ def decode_gmm_experiment(exp: Experiment) -> None:
     decoder = hybrid_graph_decoder(exp.recipe, graph=paths.graph, words=paths.words, word_boundary=paths.word_boundary,
                                    transition_model=read_transition_model(paths.transition_model),
                                    acoustic_scale=GMM_ACOUSTIC_SCALE)
-    for name in exp.eval_sets:
-        data_dir = exp.data_dir(name)
-        words = decode_hybrid(gmm_loglikes(model, data_dir), decoder)
-        write_hypotheses(system / f"decode_{name}" / DECODE_MODE, words, DataDir.read(data_dir))
-        log.info("decode: GMM-HMM system %s decoded %s", system, name)
-    write_text_atomic(done, json.dumps({"acoustic_scale": GMM_ACOUSTIC_SCALE, "sets": exp.eval_sets}) + "\n")
+    decoded = decode_hybrid_sets(exp, lambda name: gmm_loglikes(model, exp.data_dir(name)), decoder, system)
+    log.info("decode: GMM-HMM system %s decoded %s", system, ", ".join(decoded["sets"]))
+    write_text_atomic(done, json.dumps(decoded) + "\n")
 
 
 def gmm_size(model: khg.AmDiagGmm, frames_per_second: float) -> tuple[int, float]:
