@@ -254,3 +254,18 @@ def test_a_decoder_with_another_acoustic_scale_decodes_as_one_built_with_it(mode
         assert result.log_likelihood != pytest.approx(built[0.1].decode(utt, loglikes).log_likelihood, rel=1e-3)
     with pytest.raises(ValueError, match="acoustic_scale must be positive"):
         built[0.1].with_acoustic_scale(0.0)
+
+
+def test_lm_weights_that_are_not_positive_are_refused_before_any_decoding(model_from_tree, tmp_path):
+    from blspeech.config import load_recipe
+    from blspeech.decode.recognize import decode_hybrid_sets
+    from blspeech.experiment import Experiment
+
+    exp = Experiment(load_recipe(None, ["hybrid.lm_weights=[10, 0]"]))
+    decoder = hybrid.HybridGraphDecoder(EXP / "HCLG.fst", model_from_tree, LANG / "words.txt", word_boundary=WORD_BOUNDARY)
+
+    def loglikes_of(name):
+        raise AssertionError(f"{name} was read before the weights were checked")
+
+    with pytest.raises(ValueError, match=r"hybrid.lm_weights must be positive, got \[10.0, 0.0\]"):
+        decode_hybrid_sets(exp, loglikes_of, decoder, tmp_path)

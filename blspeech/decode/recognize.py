@@ -252,14 +252,13 @@ def decode_hybrid_sets(exp: Experiment, loglikes_of: Callable[[str], dict[str, n
     and applied unchanged to the test sets; without, ``decoder``'s own scale. ``loglikes_of(set)``
     gives a set's (T, num_pdfs) log-likelihoods per utterance. Returns what decode.json records.
     """
+    weights = exp.recipe.hybrid.lm_weights
+    if weights and min(weights) <= 0:
+        raise ValueError(f"hybrid.lm_weights must be positive, got {weights}")
     sets = {name: DataDir.read(exp.data_dir(name)) for name in exp.eval_sets}
     dev = exp.recipe.data.dev_set
     dev_loglikes = loglikes_of(dev)
-    weights = exp.recipe.hybrid.lm_weights
     if weights:
-        if min(weights) <= 0:
-            raise ValueError(f"hybrid.lm_weights must be positive, got {weights}")
-
         def dev_wer(lm_weight: float, _word_score: float) -> float:
             words = decode_hybrid(dev_loglikes, decoder.with_acoustic_scale(1.0 / lm_weight))
             return text_wer({utt: " ".join(w for w, _, _ in timed) for utt, timed in words.items()}, sets[dev].text)

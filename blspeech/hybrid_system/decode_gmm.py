@@ -4,9 +4,10 @@ A hybrid recipe that builds its own system (``hybrid.build_system``) trains its 
 triphone system's alignments, so the system's own WER says how good those frame targets are. It
 is decoded through the same HCLG as the networks: per-pdf log-likelihoods of its GMMs
 (:class:`GmmScorer`) on the GMM features it was trained on (MFCC + deltas from the data dir's
-log-mels, speaker mean normalization), at the LM weight tuned on dev as for the networks (``hybrid.lm_weights``), else at Kaldi's acoustic
-scale for GMMs (``steps/decode.sh``: 0.083333; GMM likelihoods are sharper than a network's scaled
-posteriors), with the recipe's beam and max-active. The hypotheses go to ``<exp_dir>/gmm/decode_<set>/graph``, where the score stage
+log-mels, speaker mean normalization), at the LM weight tuned on dev as for the networks
+(``hybrid.lm_weights``), else at Kaldi's acoustic scale for GMMs (``steps/decode.sh``: 0.083333;
+GMM likelihoods are sharper than a network's scaled posteriors), with the recipe's beam and
+max-active. The hypotheses go to ``<exp_dir>/gmm/decode_<set>/graph``, where the score stage
 finds them.
 """
 
