@@ -236,3 +236,20 @@ def test_bad_grids_and_scores():
         tune_lm_params(lambda w, s: float("nan"), lm_weights=[1.0], word_scores=[0.0])
     result = tune_lm_params(lambda w, s: 5.0, lm_weights=[1.0, 2.0], word_scores=[0.0])
     assert result.best == GridPoint(1.0, 0.0, 5.0)
+
+
+def test_a_decode_is_redone_when_its_model_is_newer(tmp_path, caplog):
+    import os
+
+    from blspeech.decode.recognize import decoded_already
+
+    caplog.set_level(logging.INFO, logger="blspeech")
+    done, model = tmp_path / "decode.json", tmp_path / "final.pt"
+    model.write_bytes(b"model")
+    assert not decoded_already(done, model)  # never decoded
+    done.write_text("{}")
+    os.utime(model, ns=(1_000_000_000, 1_000_000_000))
+    os.utime(done, ns=(2_000_000_000, 2_000_000_000))
+    assert decoded_already(done, model) and "exists, skipping" in caplog.text
+    os.utime(model, ns=(3_000_000_000, 3_000_000_000))  # trained again after that decode
+    assert not decoded_already(done, model) and "decoding again" in caplog.text

@@ -171,12 +171,24 @@ def write_hypotheses(out_dir: Path, words: dict[str, TimedWords], data: DataDir)
             handle.write(f"{utt}\tref={data.text.get(utt, '')}\n{utt}\thyp={' '.join(w for w, _, _ in timed)}\n")
 
 
+def decoded_already(done: Path, model_file: Path) -> bool:
+    """Whether ``done`` (a decode stage's decode.json) records a decode of ``model_file`` as it is
+    now: a model trained or built again after it (a newer file) is decoded again, so a table never
+    reports an older model's hypotheses."""
+    if not done.exists():
+        return False
+    if model_file.exists() and model_file.stat().st_mtime_ns > done.stat().st_mtime_ns:
+        log.info("decode: %s is newer than %s; decoding again", model_file, done)
+        return False
+    log.info("decode: %s exists, skipping", done)
+    return True
+
+
 def decode_experiment(exp: Experiment, model_name: str) -> None:
     """Decode dev and test sets with one trained model (skipping sets already decoded)."""
     run_dir = exp.run_dir(model_name)
     done = run_dir / "decode.json"
-    if done.exists():
-        log.info("decode: %s exists, skipping", done)
+    if decoded_already(done, run_dir / "final.pt"):
         return
     recipe = exp.recipe
     model, _ = load_model(run_dir / "final.pt")
@@ -278,8 +290,7 @@ def decode_hybrid_experiment(exp: Experiment, model_name: str) -> None:
 
     run_dir = exp.run_dir(model_name)
     done = run_dir / "decode.json"
-    if done.exists():
-        log.info("decode: %s exists, skipping", done)
+    if decoded_already(done, run_dir / "final.pt"):
         return
     model, _ = load_model(run_dir / "final.pt")
     device = decoding_device(exp.recipe)

@@ -40,16 +40,15 @@ def gmm_loglikes(model: khg.AmDiagGmm, data_dir: Path) -> dict[str, np.ndarray]:
 
 def decode_gmm_experiment(exp: Experiment) -> None:
     """Decode every evaluation set with the recipe's own GMM-HMM system (skipped once done)."""
-    from blspeech.decode.recognize import decode_hybrid_sets, hybrid_graph_decoder
+    from blspeech.decode.recognize import decode_hybrid_sets, decoded_already, hybrid_graph_decoder
 
     system = exp.gmm_system_dir
     done = system / "decode.json"
-    if done.exists():
-        log.info("decode: %s exists, skipping", done)
-        return
     # Everything from the system dir itself (model, transition model, graph), whatever the recipe's
     # hybrid paths point at: the GMMs only make sense with their own transition model.
     paths = HybridSystemPaths.under(system, with_dev=False)
+    if decoded_already(done, paths.transition_model):
+        return
     model = read_acoustic_model(paths.transition_model)
     decoder = hybrid_graph_decoder(exp.recipe, graph=paths.graph, words=paths.words, word_boundary=paths.word_boundary,
                                    transition_model=read_transition_model(paths.transition_model),
