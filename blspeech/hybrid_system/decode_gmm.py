@@ -32,9 +32,8 @@ log = logging.getLogger("blspeech")
 GMM_ACOUSTIC_SCALE = 0.083333
 
 
-def gmm_loglikes(model: khg.AmDiagGmm, data_dir: Path) -> dict[str, np.ndarray]:
-    """utt -> (T, num_pdfs) log-likelihoods of ``model`` on the GMM features of ``data_dir``."""
-    scorer = GmmScorer(model)
+def gmm_loglikes(scorer: GmmScorer, data_dir: Path) -> dict[str, np.ndarray]:
+    """utt -> (T, num_pdfs) log-likelihoods of ``scorer``'s GMMs on the GMM features of ``data_dir``."""
     return {utt: scorer(features) for utt, features in GmmFeatures(data_dir)}
 
 
@@ -49,11 +48,11 @@ def decode_gmm_experiment(exp: Experiment) -> None:
     paths = HybridSystemPaths.under(system, with_dev=False)
     if decoded_already(done, paths.transition_model):
         return
-    model = read_acoustic_model(paths.transition_model)
+    scorer = GmmScorer(read_acoustic_model(paths.transition_model))  # once, for every set
     decoder = hybrid_graph_decoder(exp.recipe, graph=paths.graph, words=paths.words, word_boundary=paths.word_boundary,
                                    transition_model=read_transition_model(paths.transition_model),
                                    acoustic_scale=GMM_ACOUSTIC_SCALE)
-    decoded = decode_hybrid_sets(exp, lambda name: gmm_loglikes(model, exp.data_dir(name)), decoder, system)
+    decoded = decode_hybrid_sets(exp, lambda name: gmm_loglikes(scorer, exp.data_dir(name)), decoder, system)
     log.info("decode: GMM-HMM system %s decoded %s", system, ", ".join(decoded["sets"]))
     write_text_atomic(done, json.dumps(decoded) + "\n")
 
