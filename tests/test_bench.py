@@ -14,12 +14,14 @@ import torch
 from blspeech.bench.__main__ import build_parser, main, plan_from_args
 from blspeech.bench.breakdown import TimeBreakdown, categorize, count_convolution_layers, profile_interleaved
 from blspeech.bench.datapath import peaky_emissions
-from blspeech.bench.machine import check_device, convolution_call_seconds, cpu_model
+from blspeech.bench.machine import (MachineLimits, arithmetic_mode, check_device, convolution_call_seconds, cpu_model,
+                                   measure_limits, model_arithmetic)
 from blspeech.bench.memory import MemoryJob, measure_memory
 from blspeech.bench.pairs import ModelCase, ModelFigures, PairGroup, TimingSettings, grid_cases, pair_ratios
 from blspeech.bench.plot import FlopsPoint, choose_wer_key, plot_flops_vs_wer, wer_points
-from blspeech.bench.report import claim_failures, explain_step, format_summary, twin_spreads, variants_below_target
-from blspeech.bench.run import BenchPlan, group_specs, plot_note, profiled_pairs
+from blspeech.bench.report import (claim_failures, explain_step, format_efficiency, format_summary, twin_spreads,
+                                  variants_below_target)
+from blspeech.bench.run import BenchPlan, group_specs, machine_limits, plot_note, profiled_pairs
 from blspeech.bench.trained import DecodeTiming, format_decode_timings, time_trained_models
 from blspeech.models import build_model
 from blspeech.results import read_results_file
@@ -125,6 +127,62 @@ def test_convolution_layers_and_the_fixed_cost_of_a_call():
     assert 0 < seconds < 0.01
     with pytest.raises(ValueError, match="calls >= 1"):
         convolution_call_seconds(torch.device("cpu"), calls=0)
+
+
+def test_the_yardsticks_use_the_arithmetic_each_step_runs_in():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert model_arithmetic(cpu) == "float32"
+    assert model_arithmetic(cuda, autocast=True) == "bfloat16"
+    saved = torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        assert model_arithmetic(cuda) == "tf32"  # cuDNN's default: float32 convolutions on TF32 tensor cores
+        torch.backends.cudnn.allow_tf32 = False
+        assert model_arithmetic(cuda) == "float32"
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_arithmetic_mode_sets_the_dtype_and_restores_the_tf32_flags():
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    with arithmetic_mode(torch.device("cpu"), "bfloat16") as dtype:
+        assert dtype == torch.bfloat16
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == flags
+    with pytest.raises(ValueError, match="TF32 is a CUDA arithmetic"):
+        with arithmetic_mode(torch.device("cpu"), "tf32"):
+            pass
+    with pytest.raises(ValueError, match="arithmetic must be one of"):
+        with arithmetic_mode(torch.device("cpu"), "float16"):
+            pass
+
+
+def test_limits_are_measured_once_per_arithmetic_and_the_best_of_two_runs_counts():
+    plan = BenchPlan.quick()
+    limits = machine_limits(torch.device("cpu"), plan)
+    assert limits["inference"] is limits["training"]  # no autocast on a CPU: one arithmetic, measured once
+    assert limits["inference"].arithmetic == "float32"
+    assert limits["inference"].matmul_size == plan.matmul_size and limits["inference"].conv_batch == plan.conv_batch
+    assert limits["inference"].matmul_flops > 0 and limits["inference"].conv_flops > 0
+    bf16 = measure_limits(torch.device("cpu"), "bfloat16", matmul_size=64, conv_batch=1, conv_size=8)
+    assert bf16.arithmetic == "bfloat16" and bf16.matmul_flops > 0 and bf16.conv_flops > 0
+    low, high = replace(bf16, matmul_flops=1.0, conv_flops=9.0), replace(bf16, matmul_flops=5.0, conv_flops=2.0)
+    assert (low.best(high).matmul_flops, low.best(high).conv_flops) == (5.0, 9.0)
+
+
+def test_training_efficiency_is_measured_against_the_training_arithmetic():
+    group = known_group()  # the preset bL model: 0.6 GFLOP/s audio, 300 s audio/s at batch 16 (x1.25 best)
+    inference = MachineLimits("tf32", matmul_flops=1e12, conv_flops=2e12, matmul_size=8192, conv_batch=64, conv_size=64)
+    training = replace(inference, arithmetic="bfloat16", matmul_flops=4e12, conv_flops=8e12)
+    text = format_efficiency([group], {"inference": inference, "training": training})
+    assert "inference (tf32" in text and "training (bfloat16" in text and "8192 x 8192 tf32" in text
+    row = next(line for line in text.splitlines() if "| bl-vgg-small a=2 b=4 |" in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    inference_flops = 0.6e9 * 300 * 1.25  # FLOPs per second of audio x fastest repeat's throughput
+    training_flops = 3 * 0.6e9 * 64 / (1.0 / 1.25)  # ~3 forward passes over 64 s of audio per fastest step
+    assert cells[2:] == [f"{inference_flops / 1e9:.1f}", f"{100 * inference_flops / 1e12:.0f}",
+                         f"{100 * inference_flops / 2e12:.0f}", f"{training_flops / 1e9:.1f}",
+                         f"{100 * training_flops / 4e12:.0f}", f"{100 * training_flops / 8e12:.0f}"]
 
 
 def test_every_shortfall_but_the_profiled_presets_gets_its_own_profile():
@@ -357,5 +415,8 @@ def test_quick_run_writes_its_files_to_a_temporary_directory(tmp_path, monkeypat
         assert set(big_little["memory_bytes"]) == {"inference", "train"}
     assert document["data_path"]["beam_rtf"] > 0
     assert document["convolution_call_seconds"] > 0
+    limits = document["machine_limits"]
+    assert set(limits) == {"inference", "training"} and limits["training"]["arithmetic"] == "float32"
+    assert limits["inference"]["matmul_flops"] > 0 and limits["inference"]["conv_flops"] > 0
     assert document["convolution_layers"]["vgg-small"] == {"vgg-small": 12, "bl-vgg-small a=2 b=4": 18}
     assert "One convolution call costs" in report

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from blspeech.bench.breakdown import CATEGORY_NAMES, TimeBreakdown
 from blspeech.bench.datapath import DataPathFigures
 from blspeech.bench.trained import DecodeTiming, format_decode_timings
-from blspeech.bench.machine import MachineInfo
+from blspeech.bench.machine import MachineInfo, MachineLimits
 from blspeech.bench.pairs import ModelFigures, PairGroup, pair_ratios
 
 CLAIM_FLOPS_RATIO = 0.7  # where bL needs at most this share of the baseline's FLOPs ...
@@ -28,11 +28,11 @@ SPEEDUP_LEGEND = ("Speed-ups are baseline time / bL time, as *median / best*: fr
 @dataclass(frozen=True)
 class BenchResults:
     """Everything one benchmark run measured. ``breakdowns[group title][model label][step]``,
-    step "infer{b}" or "train"; ``matmul_flops`` and ``conv_flops`` are the machine's yardsticks."""
+    step "infer{b}" or "train"; ``limits["inference"]`` and ``limits["training"]`` are the machine's
+    yardsticks in the arithmetic of each step."""
 
     machine: MachineInfo
-    matmul_flops: float
-    conv_flops: float
+    limits: dict[str, MachineLimits]
     cpu_share: float  # CPU seconds of this process per wall second while the models were timed
     groups: list[PairGroup]
     breakdowns: dict[str, dict[str, dict[str, TimeBreakdown]]]
@@ -163,7 +163,8 @@ def twin_spreads(group: PairGroup) -> list[str]:
     return lines
 
 
-def format_efficiency(groups: Sequence[PairGroup], matmul_flops: float, conv_flops: float) -> str:
+def format_efficiency(groups: Sequence[PairGroup], limits: Mapping[str, MachineLimits]) -> str:
+    inference, training = limits["inference"], limits["training"]
     head = ["group", "model", "inference GFLOP/s (largest batch)", "% of matmul", "% of best conv",
             "training GFLOP/s (~3x forward)", "% of matmul", "% of best conv"]
     rows = []
@@ -173,18 +174,22 @@ def format_efficiency(groups: Sequence[PairGroup], matmul_flops: float, conv_flo
             if not figures.preset:
                 continue
             cells = [group.title, figures.label]
-            for achieved in (figures.achieved_flops(batch), figures.achieved_flops(None)):
-                cells += [f"{achieved / 1e9:.1f}", f"{100 * achieved / matmul_flops:.0f}",
-                          f"{100 * achieved / conv_flops:.0f}"]
+            for achieved, limit in ((figures.achieved_flops(batch), inference), (figures.achieved_flops(None), training)):
+                cells += [f"{achieved / 1e9:.1f}", f"{100 * achieved / limit.matmul_flops:.0f}",
+                          f"{100 * achieved / limit.conv_flops:.0f}"]
             rows.append(cells)
-    intro = (f"Machine limits, measured in this run: {matmul_flops / 1e9:.1f} GFLOP/s for 2048 x 2048 float32 "
-             f"`torch.matmul` products, {conv_flops / 1e9:.1f} GFLOP/s for a wide 3x3 convolution (128 channels in "
-             "and out, the convolution engine's best case): the fastest of 5, measured before and after the model "
-             "timing. A model's FLOP/s = its FLOPs per second of audio (convolutions and the head's matmuls, "
-             "2 per multiply-add) x seconds of audio per second in its fastest repeat; training counts ~3 forward "
-             "passes per step. On a shared machine the share of a core each measurement gets varies, so the "
-             "percentages are approximate. Where the two limits differ a lot, the BLAS behind matmul and the "
-             "convolution library do not use the machine alike (e.g. MKL's sgemm on an AMD CPU).")
+    if inference == training:
+        measured = inference.describe()
+    else:
+        measured = (f"inference ({inference.arithmetic}, as the models' inference computes): {inference.describe()}; "
+                    f"training ({training.arithmetic}, as the training steps compute): {training.describe()}")
+    intro = (f"Machine limits, measured in this run in the arithmetic each step uses: {measured}. Each is the "
+             "fastest of 5, measured before and after the model timing. A model's FLOP/s = its FLOPs per second of "
+             "audio (convolutions and the head's matmuls, 2 per multiply-add) x seconds of audio per second in its "
+             "fastest repeat; training counts ~3 forward passes per step. On a shared machine the share of a core "
+             "each measurement gets varies, so the percentages are approximate. Where the two limits differ a lot, "
+             "the BLAS behind matmul and the convolution library do not use the machine alike (e.g. MKL's sgemm on "
+             "an AMD CPU).")
     return intro + "\n\n" + _table(head, rows)
 
 
@@ -334,8 +339,7 @@ def format_results(results: BenchResults) -> str:
         "## bL / baseline at the registered presets\n\n" + format_summary(results.groups),
         "## Speed-up target\n\n" + format_claim(results.groups),
         "## Models\n\n" + "\n\n".join(format_group(group) for group in results.groups),
-        "## Efficiency against the machine's limit\n\n" + format_efficiency(results.groups, results.matmul_flops,
-                                                                              results.conv_flops),
+        "## Efficiency against the machine's limit\n\n" + format_efficiency(results.groups, results.limits),
     ]
     if results.breakdowns:
         parts.append(
@@ -386,8 +390,7 @@ def results_json(results: BenchResults) -> str:
                        "models": models})
     document = {
         "machine": results.machine.as_dict(),
-        "matmul_flops_per_second": results.matmul_flops,
-        "conv_flops_per_second": results.conv_flops,
+        "machine_limits": {step: asdict(limit) for step, limit in results.limits.items()},
         "convolution_call_seconds": results.convolution_call_seconds,
         "cpu_share_while_timing": results.cpu_share,
         "groups": groups,

@@ -13,8 +13,8 @@ import torch
 
 from blspeech.bench.breakdown import TimeBreakdown, profile_runners
 from blspeech.bench.datapath import DataPathSizes, measure_data_path
-from blspeech.bench.machine import (check_device, conv_flops_per_second, convolution_call_seconds, describe_machine,
-                                   matmul_flops_per_second)
+from blspeech.bench.machine import (MachineLimits, check_device, convolution_call_seconds, describe_machine,
+                                   measure_limits, model_arithmetic)
 from blspeech.bench.pairs import (ModelCase, PairGroup, TimingSettings, add_memory, grid_cases, measure_group,
                                   model_label, preset_cases)
 from blspeech.bench.plot import FlopsPoint, plot_flops_vs_wer, wer_points
@@ -49,6 +49,7 @@ class BenchPlan:
     profile_calls: int = 7
     data_path: DataPathSizes | None = DataPathSizes()
     matmul_size: int = 2048
+    conv_batch: int = 8
     conv_size: int = 64
 
     @classmethod
@@ -57,7 +58,7 @@ class BenchPlan:
         return cls(device=device, small=TimingSettings(0.5, (1, 2), 2, 1), paper=None, alphas=(), betas=(),
                    data_path=DataPathSizes(synthesis_hours=0.002, feature_audio_seconds=5.0, feature_repeats=1,
                                            loader_utterances=12, loader_max_frames=4000, decode_utterances=5),
-                   decode_rounds=1, profile_calls=1, matmul_size=256, conv_size=16)
+                   decode_rounds=1, profile_calls=1, matmul_size=256, conv_batch=2, conv_size=16)
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,21 @@ def profile_pairs(plan: BenchPlan, pairs: Sequence[tuple[str, TimingSettings, li
     return breakdowns
 
 
-def machine_limits(device: torch.device, plan: BenchPlan) -> tuple[float, float]:
-    """(matmul FLOP/s, convolution FLOP/s) of ``device``: the yardsticks of the models' efficiency."""
-    return (matmul_flops_per_second(device, size=plan.matmul_size),
-            conv_flops_per_second(device, size=plan.conv_size, channels_last=plan.channels_last))
+GPU_MATMUL_SCALE, GPU_CONV_BATCH_SCALE = 4, 8  # see machine_limits
+
+
+def machine_limits(device: torch.device, plan: BenchPlan) -> dict[str, MachineLimits]:
+    """The yardsticks of the models' efficiency, "inference" and "training", each in the arithmetic
+    that step runs in (measured once where both use the same). A GPU reaches its peak only on far
+    bigger problems than a CPU core (a 2048 x 2048 product is over there in tens of microseconds,
+    the launch a good part of it), so on CUDA the matmul side is 4x and the convolution batch 8x."""
+    gpu = device.type == "cuda"
+    sizes = {"matmul_size": plan.matmul_size * (GPU_MATMUL_SCALE if gpu else 1),
+             "conv_batch": plan.conv_batch * (GPU_CONV_BATCH_SCALE if gpu else 1), "conv_size": plan.conv_size}
+    arithmetic = {"inference": model_arithmetic(device), "training": model_arithmetic(device, autocast=plan.amp)}
+    measured = {kind: measure_limits(device, kind, channels_last=plan.channels_last, **sizes)
+                for kind in dict.fromkeys(arithmetic.values())}
+    return {step: measured[kind] for step, kind in arithmetic.items()}
 
 
 def run_benchmark(plan: BenchPlan, command: str, note: str = "", results_files: Sequence[Path] = ()) -> BenchResults:
@@ -145,15 +157,15 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "", results_files: 
         torch.backends.cudnn.benchmark = True  # as the Trainer runs: each fixed shape gets cuDNN's fastest algorithm
     machine = describe_machine(device, plan.threads)
     log.info("bench: matmul and convolution limits of %s", device)
-    limits = [machine_limits(device, plan)]
+    limits_before = machine_limits(device, plan)
     groups: list[PairGroup] = []
     wall, cpu = time.perf_counter(), time.process_time()
     for spec in group_specs(plan):
         log.info("bench: timing %s (%d models, interleaved)", spec.title, len(spec.cases))
         groups.append(measure_group(spec.title, spec.cases, spec.timing, spec.options))
     cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
-    limits.append(machine_limits(device, plan))  # load changes: the best the machine showed counts
-    matmul, conv = (max(values) for values in zip(*limits))
+    limits_after = machine_limits(device, plan)  # load changes: the best the machine showed counts
+    limits = {step: limits_before[step].best(limits_after[step]) for step in limits_before}
     log.info("bench: peak memory, each model and step in a fresh process")
     groups = add_memory(groups, plan.threads)
     pairs = profiled_pairs(plan, groups)
@@ -175,9 +187,8 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "", results_files: 
     if device.type == "cuda":
         notes.append(f"cuDNN benchmark mode (fastest algorithm per shape, as in training): on; "
                      f"TF32 for convolutions: {torch.backends.cudnn.allow_tf32}; float32 matmul "
-                     f"precision: {torch.get_float32_matmul_precision()} (TF32 convolutions can exceed the "
-                     "float32 matmul figure).")
-    return BenchResults(machine=machine, matmul_flops=matmul, conv_flops=conv, cpu_share=cpu_share, groups=groups,
+                     f"precision (the models' output layer): {torch.get_float32_matmul_precision()}.")
+    return BenchResults(machine=machine, limits=limits, cpu_share=cpu_share, groups=groups,
                         breakdowns=breakdowns, data_path=data_path, command=command, note=note, extra_notes=notes,
                         decode_timings=decode_timings, convolution_call_seconds=call_seconds)
 
