@@ -164,15 +164,17 @@ def test_limits_are_measured_once_per_arithmetic_and_the_best_of_two_runs_counts
     assert limits["inference"].arithmetic == "float32"
     assert limits["inference"].matmul_size == plan.matmul_size and limits["inference"].conv_batch == plan.conv_batch
     assert limits["inference"].matmul_flops > 0 and limits["inference"].conv_flops > 0
-    bf16 = measure_limits(torch.device("cpu"), "bfloat16", matmul_size=64, conv_batch=1, conv_size=8)
+    bf16 = measure_limits(torch.device("cpu"), "bfloat16", matmul_size=64, conv_batch=1, conv_size=8, conv_channels=16)
     assert bf16.arithmetic == "bfloat16" and bf16.matmul_flops > 0 and bf16.conv_flops > 0
+    assert "16 channels in and out, batch 1, 8 x 8 maps" in bf16.describe()
     low, high = replace(bf16, matmul_flops=1.0, conv_flops=9.0), replace(bf16, matmul_flops=5.0, conv_flops=2.0)
     assert (low.best(high).matmul_flops, low.best(high).conv_flops) == (5.0, 9.0)
 
 
 def test_training_efficiency_is_measured_against_the_training_arithmetic():
     group = known_group()  # the preset bL model: 0.6 GFLOP/s audio, 300 s audio/s at batch 16 (x1.25 best)
-    inference = MachineLimits("tf32", matmul_flops=1e12, conv_flops=2e12, matmul_size=8192, conv_batch=64, conv_size=64)
+    inference = MachineLimits("tf32", matmul_flops=1e12, conv_flops=2e12, matmul_size=8192, conv_batch=64, conv_size=64,
+                              conv_channels=128)
     training = replace(inference, arithmetic="bfloat16", matmul_flops=4e12, conv_flops=8e12)
     text = format_efficiency([group], {"inference": inference, "training": training})
     assert "inference (tf32" in text and "training (bfloat16" in text and "8192 x 8192 tf32" in text

@@ -150,7 +150,7 @@ class MachineLimits:
     matmul_size: int
     conv_batch: int
     conv_size: int
-    conv_channels: int = 128
+    conv_channels: int
 
     def best(self, other: MachineLimits) -> MachineLimits:
         """The higher of each figure: load on a shared machine only ever lowers them."""
@@ -165,14 +165,14 @@ class MachineLimits:
 
 
 def measure_limits(device: torch.device, arithmetic: str, *, matmul_size: int, conv_batch: int, conv_size: int,
-                   channels_last: bool = True) -> MachineLimits:
+                   conv_channels: int = 128, channels_last: bool = True) -> MachineLimits:
     """Both yardsticks of ``device`` in ``arithmetic``."""
     return MachineLimits(
         arithmetic=arithmetic,
         matmul_flops=matmul_flops_per_second(device, size=matmul_size, arithmetic=arithmetic),
-        conv_flops=conv_flops_per_second(device, size=conv_size, batch=conv_batch, channels_last=channels_last,
-                                         arithmetic=arithmetic),
-        matmul_size=matmul_size, conv_batch=conv_batch, conv_size=conv_size)
+        conv_flops=conv_flops_per_second(device, channels=conv_channels, size=conv_size, batch=conv_batch,
+                                         channels_last=channels_last, arithmetic=arithmetic),
+        matmul_size=matmul_size, conv_batch=conv_batch, conv_size=conv_size, conv_channels=conv_channels)
 
 
 def convolution_call_seconds(device: torch.device, *, calls: int = 200, repeats: int = 5) -> float:
