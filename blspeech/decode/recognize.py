@@ -87,12 +87,12 @@ def ctc_beam_decoder(exp: Experiment, lm: str | Path | None = None) -> BeamSearc
                              beam_size=decode.beam_size, beam_threshold=decode.beam_threshold)
 
 
-@torch.no_grad()
 def decoding_device(recipe: Recipe) -> torch.device:
     """The device the recipe's ``decode.device`` names ("auto": a GPU when there is one)."""
     return pick_device(recipe.decode.device, "decode.device")
 
 
+@torch.no_grad()
 def compute_log_probs(model: torch.nn.Module, dataset: FeatureDataset, max_frames: int = 20000,
                       device: torch.device | None = None) -> LogProbs:
     """Log-softmax outputs of ``model`` for every utterance of ``dataset`` (batched by length),
