@@ -249,6 +249,8 @@ def test_hybrid_lm_weight_is_tuned_on_dev_and_the_decode_command_uses_it(tiny_hy
     assert written and written == (run_dir / f"decode_{test_set}" / "graph" / "hyp.ctm").read_text()
     chosen = json.loads((run_dir / "decode.json").read_text())["acoustic_scale"]
     assert f"decode: acoustic scale {chosen:g} (the run's dev tuning" in caplog.text
+    with pytest.raises(ValueError, match="acoustic_scale"):  # refused, not replaced by the recipe's scale
+        hybrid_graph_decoder(exp.recipe, acoustic_scale=0.0)
 
 
 def test_ctc_and_hybrid_tables_print_side_by_side(tiny_hybrid_run):

@@ -226,9 +226,9 @@ def hybrid_graph_decoder(recipe: Recipe, graph: str | Path | None = None, words:
         raise FileNotFoundError(f"decoding graph {graph} not found (recipe hybrid.graph or --graph)")
     words = Path(words or hybrid.words or graph.parent / "words.txt")
     boundary = word_boundary or hybrid.word_boundary or None
+    scale = hybrid.acoustic_scale if acoustic_scale is None else acoustic_scale  # 0 is refused, not replaced
     return HybridGraphDecoder(graph, transition_model or transition_model_of(recipe), words, word_boundary=boundary,
-                              acoustic_scale=acoustic_scale or hybrid.acoustic_scale, beam=hybrid.beam,
-                              max_active=hybrid.max_active,
+                              acoustic_scale=scale, beam=hybrid.beam, max_active=hybrid.max_active,
                               frame_shift=recipe.features.frame_shift_ms / 1000)
 
 
