@@ -161,14 +161,33 @@ def test_counts_file_format(tmp_path):
         hybrid.read_counts(path)
 
 
-def test_counting_checks_pdf_ids_and_priors_are_floored():
+def test_counting_checks_pdf_ids_and_unseen_pdfs_are_switched_off():
     with pytest.raises(hybrid.AlignmentError, match="utterance u2: pdf-id 5"):
         hybrid.count_pdfs([("u1", np.array([0, 1])), ("u2", np.array([5]))], num_pdfs=3)
     counts = hybrid.count_pdfs([("u1", np.array([0, 0, 1]))], num_pdfs=3)
     np.testing.assert_array_equal(counts, [2, 1, 0])
-    np.testing.assert_allclose(hybrid.log_priors(counts, floor=1e-4), np.log([2 / 3, 1 / 3, 1e-4]), rtol=1e-6)
+    priors = hybrid.log_priors(counts, floor=1e-4)
+    np.testing.assert_allclose(priors[:2], np.log([2 / 3, 1 / 3]), rtol=1e-6)
+    # An untrained output must not win: the unseen pdf's small posterior stays far below the others.
+    loglikes = hybrid.loglikes_from_log_posteriors(np.log([[0.9, 0.1 - 1e-5, 1e-5]]), priors)
+    assert np.isfinite(loglikes).all() and loglikes.argmax() == 0 and loglikes[0, 2] < -1e9
     with pytest.raises(ValueError, match="prior floor must be in"):
         hybrid.log_priors(counts, floor=0.0)
+
+
+@pytest.mark.parametrize("text", [" [ 1 nan 3 ]\n", " [ 1 inf ]\n", " [ 1 -2 ]\n", " [ ]\n"])
+def test_counts_that_are_not_finite_non_negative_numbers_are_refused(tmp_path, text):
+    path = tmp_path / "bad.counts"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="bad.counts: counts must be"):
+        hybrid.read_counts(path)
+
+
+def test_binary_counts_are_checked_too(tmp_path):
+    path = tmp_path / "bad.counts"
+    kaldiio.save_mat(str(path), np.array([4, np.nan], dtype=np.float32))
+    with pytest.raises(ValueError, match="bad.counts: counts must be"):
+        hybrid.read_counts(path)
 
 
 def test_importing_kaldifst_first_fails_fast_instead_of_hanging():

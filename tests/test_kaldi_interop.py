@@ -222,7 +222,7 @@ def test_priors_from_kaldi_pdf_alignments_round_trip(tmp_path):
     log_priors = hybrid.log_priors(counts)
     seen = counts > 0
     np.testing.assert_allclose(np.exp(log_priors[seen]), counts[seen] / frames, rtol=1e-6)
-    assert (log_priors[~seen] == np.float32(np.log(1e-10))).all() and (~seen).any()
+    assert (log_priors[~seen] == np.float32(hybrid.priors.UNSEEN_LOG_PRIOR)).all() and (~seen).any()
 
 
 def test_command_line_tools_match_kaldi(tmp_path, capsys):

@@ -21,9 +21,14 @@ from blspeech.hybrid.alignments import check_pdf_ids
 
 logger = logging.getLogger(__name__)
 
-# Relative-frequency floor, Kaldi nnet1's ``--prior-floor`` default. A pdf that never occurs in
-# the training alignments would otherwise get log-prior -inf and log-likelihood +inf.
+# A pdf whose relative frequency is below this never occurred in the training alignments
+# (1e-10 of the frames is three years of audio). Its network output was never trained, so
+# dividing by its tiny prior would turn an untrained posterior into a huge likelihood.
 DEFAULT_PRIOR_FLOOR = 1.0e-10
+# What such a pdf's log-prior is set to, as Kaldi nnet1's PdfPrior does with its prior cutoff:
+# its log-likelihood becomes about -1e10, so no path through it survives the beam, yet it stays
+# finite (the export refuses inf) and far from float32 overflow when decoders add it up.
+UNSEEN_LOG_PRIOR = 1.0e10
 
 
 def count_pdfs(pdf_alignments: Iterable[tuple[str, np.ndarray]], num_pdfs: int) -> np.ndarray:
@@ -58,7 +63,7 @@ def read_counts(path: str | os.PathLike) -> np.ndarray:
     with open(path, "rb") as handle:
         head = handle.read(2)
     if head == b"\0B":
-        return np.asarray(kaldiio.load_mat(os.fspath(path)), dtype=np.float64)
+        return _checked_counts(path, np.asarray(kaldiio.load_mat(os.fspath(path)), dtype=np.float64))
     words = Path(path).read_text(encoding="utf-8").split()
     if len(words) < 2 or words[0] != "[" or words[-1] != "]":
         raise ValueError(f"{path}: expected a Kaldi text vector '[ c0 c1 ... ]'")
@@ -66,26 +71,33 @@ def read_counts(path: str | os.PathLike) -> np.ndarray:
         values = np.array([float(w) for w in words[1:-1]], dtype=np.float64)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
-    if values.size == 0 or (values < 0).any():
-        raise ValueError(f"{path}: counts must be a non-empty vector of non-negative numbers")
+    return _checked_counts(path, values)
+
+
+def _checked_counts(path: str | os.PathLike, values: np.ndarray) -> np.ndarray:
+    if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError(f"{path}: counts must be a non-empty vector of finite, non-negative numbers")
     return values
 
 
 def log_priors(counts: np.ndarray, floor: float = DEFAULT_PRIOR_FLOOR) -> np.ndarray:
-    """Log relative frequencies, shape (num_pdfs,) float32, each prior floored at ``floor``.
+    """Log relative frequencies, shape (num_pdfs,) float32.
 
-    The floor (default 1e-10, i.e. a log-prior of -23.0) keeps unseen pdfs finite. It does
-    favour them (log-likelihood = log-posterior + 23.0), which is harmless only while the
-    network gives them near-zero posteriors; the number floored is logged so it can be checked.
+    A pdf whose prior is below ``floor`` (unseen in training) gets ``UNSEEN_LOG_PRIOR`` instead,
+    which switches it off in decoding (Kaldi nnet1's rule). Flooring its prior instead would add
+    -log(floor), 23 nats at 1e-10, to whatever its untrained output says, and let it outscore the
+    trained pdfs. The number switched off is logged.
     """
     if not 0.0 < floor < 1.0:
         raise ValueError(f"prior floor must be in (0, 1), got {floor}")
     values = np.asarray(counts, dtype=np.float64)
     total = values.sum()
-    if values.ndim != 1 or total <= 0:
+    if values.ndim != 1 or not np.isfinite(total) or total <= 0:
         raise ValueError(f"counts must be a 1-D vector with a positive sum, got shape {values.shape}, sum {total}")
     priors = values / total
-    floored = int((priors < floor).sum())
-    if floored:
-        logger.warning("log_priors: %d of %d pdfs have priors below %g (unseen in training); floored", floored, values.size, floor)
-    return np.log(np.maximum(priors, floor)).astype(np.float32)
+    unseen = priors < floor
+    if unseen.any():
+        logger.warning("log_priors: %d of %d pdfs have priors below %g (unseen in training); they are switched off",
+                       int(unseen.sum()), values.size, floor)
+    # (np.maximum only keeps log(0) out of the values np.where discards.)
+    return np.where(unseen, UNSEEN_LOG_PRIOR, np.log(np.maximum(priors, floor))).astype(np.float32)
