@@ -269,3 +269,18 @@ def test_lm_weights_that_are_not_positive_are_refused_before_any_decoding(model_
 
     with pytest.raises(ValueError, match=r"hybrid.lm_weights must be positive, got \[10.0, 0.0\]"):
         decode_hybrid_sets(exp, loglikes_of, decoder, tmp_path)
+
+
+def test_unusable_loglikes_are_errors_not_empty_hypotheses(model_from_tree, fixture_loglikes):
+    from blspeech.decode.recognize import decode_hybrid
+
+    decoder = hybrid.HybridGraphDecoder(EXP / "HCLG.fst", model_from_tree, LANG / "words.txt", word_boundary=WORD_BOUNDARY)
+    utt, loglikes = next(iter(fixture_loglikes.items()))
+    narrow = {utt: loglikes[:, :-1]}  # a network built for another tree
+    with pytest.raises(ValueError, match=f"has {loglikes.shape[1] - 1} outputs but .* {loglikes.shape[1]} pdfs"):
+        decode_hybrid(narrow, decoder)
+    broken = loglikes.copy()
+    broken[:, 3] = np.inf  # the search alone would return words, scored nan
+    with pytest.raises(ValueError, match=f"utterance {utt}: log-likelihoods contain inf or nan"):
+        decode_hybrid({utt: broken}, decoder)
+    assert decode_hybrid({utt: loglikes}, decoder)[utt]  # the same utterance, intact, decodes to words

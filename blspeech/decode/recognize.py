@@ -26,6 +26,7 @@ from blspeech.device import pick_device
 from blspeech.experiment import Experiment
 from blspeech.fileio import atomic_write, write_text_atomic
 from blspeech.hybrid import HybridGraphDecoder, log_priors, loglikes_from_log_posteriors, read_counts
+from blspeech.hybrid.words import WordAlignmentError
 from blspeech.loader import FeatureDataset, FrameBucketSampler, collate
 from blspeech.models import AcousticModel, build_model
 from blspeech.models.inference import prepare_for_inference
@@ -239,13 +240,16 @@ def hybrid_loglikes(log_probs: LogProbs, priors_path: Path) -> dict[str, np.ndar
 
 
 def decode_hybrid(loglikes: dict[str, np.ndarray], decoder: HybridGraphDecoder) -> dict[str, TimedWords]:
-    """Best paths through the HCLG; utterances without a usable path are counted skips (no words)."""
+    """Best paths through the HCLG; utterances without a usable path are counted skips (no words).
+
+    Log-likelihoods the decoder cannot use (another pdf count, inf or nan) are errors, not
+    skips: they would otherwise be scored, and tuned on, as empty hypotheses."""
     skips = SkipLog("hybrid decode")
     decoded = {}
     for utt, matrix in loglikes.items():
         try:
             best = decoder.decode(utt, matrix)
-        except ValueError as error:
+        except WordAlignmentError as error:
             skips.skip(utt, str(error).removeprefix(f"utterance {utt}: "))
             decoded[utt] = []
             continue

@@ -123,12 +123,15 @@ class HybridGraphDecoder:
         """Decode one utterance's log-likelihoods (T, num_pdfs).
 
         Raises WordAlignmentError (a ValueError) when no usable best path exists: no final
-        state reached with ``allow_partial=False``, or a path that cannot be cut into words.
+        state reached with ``allow_partial=False``, or a path that cannot be cut into words;
+        a plain ValueError for log-likelihoods it cannot use (wrong width, inf or nan).
         """
         matrix = np.asarray(loglikes, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[0] == 0:
             raise ValueError(f"utterance {utt}: log-likelihoods must be a non-empty (T, num_pdfs) matrix, got {matrix.shape}")
         check_num_outputs(num_pdfs=self.num_pdfs, num_outputs=matrix.shape[1])
+        if not np.isfinite(matrix).all():  # the search would return a path, scored nan
+            raise ValueError(f"utterance {utt}: log-likelihoods contain inf or nan")
         decoder = self._search(matrix)
         reached_final = decoder.reached_final()
         if not reached_final and not self.allow_partial:
