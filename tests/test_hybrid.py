@@ -131,10 +131,24 @@ def test_loglike_export_is_kaldi_readable_and_complete_or_absent(tmp_path):
         ({"c": np.zeros((2, 4))}, "4 outputs but the Kaldi tree/model has 3 pdfs"),
         ({"c": np.full((2, 3), np.nan)}, "utterance c: .* inf or nan"),
         ({"c d": np.zeros((2, 3))}, "whitespace"),
+        ([("c", np.zeros((2, 3))), ("c", np.ones((2, 3)))], "utterance c appears twice"),
     ]:
         with pytest.raises(ValueError, match=message):
-            hybrid.write_loglikes(tmp_path / "bad", bad.items(), num_pdfs=3)
+            hybrid.write_loglikes(tmp_path / "bad", bad.items() if isinstance(bad, dict) else bad, num_pdfs=3)
         assert not (tmp_path / "bad" / "loglikes.scp").exists() and not (tmp_path / "bad" / "loglikes.ark").exists()
+
+
+def test_a_reexport_that_dies_before_its_scp_leaves_no_stale_scp(tmp_path, monkeypatch):
+    hybrid.write_loglikes(tmp_path, [("a", np.zeros((4, 3)))], num_pdfs=3)
+
+    def die(*args, **kwargs):
+        raise OSError("killed between the ark and the scp")
+
+    monkeypatch.setattr("blspeech.hybrid.loglikes.write_text_atomic", die)
+    with pytest.raises(OSError, match="killed"):
+        hybrid.write_loglikes(tmp_path, [("b", np.ones((9, 3)))], num_pdfs=3)
+    # The new ark is in place; an scp still listing "a" at its old offset would read garbage.
+    assert (tmp_path / "loglikes.ark").exists() and not (tmp_path / "loglikes.scp").exists()
 
 
 def test_latgen_command_line():

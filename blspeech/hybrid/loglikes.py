@@ -69,14 +69,19 @@ def write_loglikes(
     ``items`` yields ``(utt, matrix (T, num_pdfs))`` and is consumed once, so utterances can
     be streamed. With ``num_pdfs`` every matrix's width is checked against the model's pdf
     count. The scp (absolute ark path + byte offset) is written last: its presence marks a
-    complete export.
+    complete export. An earlier export's scp is removed first, since its offsets would point
+    into the new ark if the process died between the two writes.
     """
     directory = Path(out_dir).resolve()
     ark, scp = directory / LOGLIKES_ARK, directory / LOGLIKES_SCP
-    scp_lines = []
+    scp.unlink(missing_ok=True)
+    scp_lines, seen = [], set()
     with atomic_write(ark, "wb") as handle:
         for utt, matrix in items:
             values = _checked_matrix(utt, matrix, num_pdfs)
+            if utt in seen:  # Kaldi would decode both and write two lattices under one key
+                raise ValueError(f"utterance {utt} appears twice in the log-likelihoods to export")
+            seen.add(utt)
             data_offset = handle.tell() + len(utt.encode("utf-8")) + 1  # after "utt "
             kaldiio.save_ark(handle, {utt: values})
             scp_lines.append(f"{utt} {ark}:{data_offset}\n")
