@@ -164,3 +164,23 @@ def test_prepare_lang_rejects_unknown_phones_and_missing_oov(tmp_path):
         prepare_lang({"x": [("a",)]}, phones, "<unk>", tmp_path)
     with pytest.raises(ValueError, match="outside the phone sets"):
         prepare_lang({"x": [("b",)], "<unk>": [("sil",)]}, phones, "<unk>", tmp_path)
+
+
+def test_lexicon_words_and_phones_that_the_lang_dir_reserves_are_refused(tmp_path):
+    phones = PhoneSets(silence=("sil",), nonsilence=("a",), optional_silence="sil")
+    for word in ("<s>", "</s>", "#0", "<eps>"):  # words.txt would give the symbol two ids
+        with pytest.raises(ValueError, match=f"reserved .*'{word}'"):
+            prepare_lang({"x": [("a",)], word: [("a",)], "<unk>": [("sil",)]}, phones, "<unk>", tmp_path)
+    with pytest.raises(ValueError, match="phone names reserved .*'#1'"):
+        prepare_lang({"x": [("#1",)], "<unk>": [("sil",)]},
+                     PhoneSets(silence=("sil",), nonsilence=("#1",), optional_silence="sil"), "<unk>", tmp_path)
+
+
+def test_extra_questions_ask_about_word_positions_as_prepare_lang_sh_writes_them(tmp_path):
+    phones = PhoneSets(silence=("sil", "spn"), nonsilence=("a", "b"), optional_silence="sil")
+    lang = prepare_lang({"ab": [("a", "b")], "<unk>": [("spn",)]}, phones, "<unk>", tmp_path)
+    text = (tmp_path / "phones" / "extra_questions.txt").read_text()
+    assert text == ("a_B b_B\na_E b_E\na_I b_I\na_S b_S\n"
+                    "sil spn\nsil_B spn_B\nsil_E spn_E\nsil_I spn_I\nsil_S spn_S\n")
+    ints = [[int(i) for i in line.split()] for line in (tmp_path / "phones" / "extra_questions.int").read_text().splitlines()]
+    assert ints == [[lang.phones[p] for p in line.split()] for line in text.splitlines()]

@@ -10,7 +10,9 @@ Written (all in Kaldi's formats, so Kaldi tools can use the directory unchanged)
 - ``L.fst``, ``L_disambig.fst``  see :mod:`.lexicon_fst`; the latter has disambiguation
   symbols and ``#0:#0`` self-loops so it composes with a G that has ``#0`` back-off arcs
 - ``oov.txt``/``oov.int`` and ``phones/``: silence, nonsilence, optional_silence, disambig,
-  context_indep, word_boundary, align_lexicon, roots, sets, wdisambig (``.txt``/``.int``/``.csl``)
+  context_indep, word_boundary, align_lexicon, roots, sets, extra_questions (the word-position
+  questions: Kaldi's tree-building scripts append them to the clustered ones), wdisambig
+  (``.txt``/``.int``/``.csl``)
 
 Disambiguation symbols follow ``utils/add_lex_disambig.pl``: a pronunciation (after
 position-dependent marking) that is a prefix of another or shared by several words gets
@@ -35,6 +37,7 @@ from blspeech.hybrid_system.lexicon_fst import lexicon_fst
 POSITIONS = ("_B", "_E", "_I", "_S")
 WORD_DISAMBIG = "#0"
 SENTENCE_SYMBOLS = ("<s>", "</s>")
+RESERVED_WORDS = ("<eps>", WORD_DISAMBIG, *SENTENCE_SYMBOLS)  # words.txt gives them ids of its own
 SIL_PROB = 0.5
 NUM_NONSILENCE_STATES = 3
 NUM_SILENCE_STATES = 5
@@ -188,6 +191,12 @@ def prepare_lang(
     """
     if oov_word not in lexicon:
         raise ValueError(f"the OOV word {oov_word!r} has no pronunciation in the lexicon")
+    reserved = [word for word in RESERVED_WORDS if word in lexicon]
+    if reserved:
+        raise ValueError(f"the lexicon has words reserved for the lang dir's own symbols: {reserved}")
+    reserved = [p for p in (*phone_sets.silence, *phone_sets.nonsilence) if p == "<eps>" or p.startswith("#")]
+    if reserved:
+        raise ValueError(f"phone names reserved for the lang dir's own symbols (<eps>, #k): {reserved}")
     known = set(phone_sets.silence) | set(phone_sets.nonsilence)
     for word, prons in lexicon.items():
         for pron in prons:
@@ -226,6 +235,9 @@ def prepare_lang(
     groups += [[p + s for s in POSITIONS] for p in phone_sets.nonsilence]
     writer.phone_rows("sets", [("", "", g) for g in groups])
     writer.phone_rows("roots", [("shared split", "shared split", g) for g in groups])
+    questions = [[p + s for p in phone_sets.nonsilence] for s in POSITIONS]
+    questions += [[p + s for p in phone_sets.silence] for s in ("", *POSITIONS)]
+    writer.phone_rows("extra_questions", [("", "", q) for q in questions])
     align_rows = [(f"{w} {w}", f"{words[w]} {words[w]}", pron) for w, pron in entries]
     align_rows.append(("<eps> <eps>", "0 0", (phone_sets.optional_silence,)))
     align_rows.sort(key=lambda row: " ".join([row[0], *row[2]]).encode("utf-8"))
