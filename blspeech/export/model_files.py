@@ -142,13 +142,12 @@ def onnx_bytes(model: AcousticModel, example: tuple[torch.Tensor, torch.Tensor])
     return buffer.getvalue()
 
 
-def _copy_file(source: Path, target: Path) -> None:
-    with atomic_write(target, "wb") as handle:
-        handle.write(source.read_bytes())
+def unit_files(run: TrainedRun, out_dir: Path) -> tuple[dict[str, Any], dict[str, Path], dict[Path, bytes]]:
+    """What names the outputs: CTC -> tokenizer + ``tokens.txt``; hybrid -> the pdf count + priors.
 
-
-def write_units(run: TrainedRun, out_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Copy what names the outputs: CTC -> tokenizer + ``tokens.txt``; hybrid -> the pdf count + priors."""
+    Returns the ``units`` record, the files by key, and each file's bytes, written only once the
+    model files have passed verification, so a failed export leaves an earlier one whole.
+    """
     num_outputs = run.model.num_outputs
     if run.objective == "ctc":
         tokenizer = Tokenizer.load(run.tokenizer_model)
@@ -156,21 +155,20 @@ def write_units(run: TrainedRun, out_dir: Path) -> tuple[dict[str, Any], dict[st
             raise ValueError(f"{run.tokenizer_model} has {tokenizer.vocab_size} units (blank included) but the model "
                              f"in {run.weights} has {num_outputs} outputs")
         files = {"tokens": out_dir / TOKENS_FILE, "tokenizer": out_dir / run.tokenizer_model.name}
-        write_text_atomic(files["tokens"], "".join(f"{token} {i}\n" for i, token in enumerate(tokenizer.tokens)))
-        _copy_file(run.tokenizer_model, files["tokenizer"])
+        contents = {files["tokens"]: "".join(f"{token} {i}\n" for i, token in enumerate(tokenizer.tokens)).encode(),
+                    files["tokenizer"]: run.tokenizer_model.read_bytes()}
         return {"kind": "ctc", "blank_id": Tokenizer.blank_id, "num_outputs": num_outputs,
-                "tokens": TOKENS_FILE, "tokenizer": files["tokenizer"].name}, files
+                "tokens": TOKENS_FILE, "tokenizer": files["tokenizer"].name}, files, contents
     if run.objective == "hybrid":
         units: dict[str, Any] = {"kind": "hybrid", "num_pdfs": num_outputs, "priors": None}
         if not run.prior_counts.is_file():
             log.warning("export: %s not found; exporting without priors (loglikes export will need them)",
                         run.prior_counts)
-            return units, {}
+            return units, {}, {}
         files = {"priors": out_dir / run.prior_counts.name}
-        _copy_file(run.prior_counts, files["priors"])
         units["priors"] = files["priors"].name
         units["priors_format"] = "pdf counts, analyze-counts --binary=false text vector"
-        return units, files
+        return units, files, {files["priors"]: run.prior_counts.read_bytes()}
     raise ValueError(f"{run.weights}: unknown objective {run.objective!r} (expected 'ctc' or 'hybrid')")
 
 
@@ -211,11 +209,11 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
 
     ``out_dir`` defaults to ``run_dir/export``. Each model file must reproduce the eager logits
     within :data:`TOLERANCE` (max abs) and the output lengths exactly, else ExportVerificationError
-    (and the model files are not written).
+    (and neither the model files nor the unit files are written).
     """
     run = load_trained_run(run_dir)
     target = Path(out_dir) if out_dir is not None else run.run_dir / "export"
-    units, files = write_units(run, target)  # first: a tokenizer that does not fit the model fails early
+    units, files, contents = unit_files(run, target)  # first: a tokenizer that does not fit the model fails early
     inputs = check_inputs(run.model)
     torchscript, method = torchscript_bytes(run.model, inputs[0])
     onnx_model = onnx_bytes(run.model, inputs[0])
@@ -227,8 +225,9 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     files |= {"torchscript": target / TORCHSCRIPT_FILE, "onnx": target / ONNX_FILE,
               "fbank_conf": target / FBANK_CONF_FILE, "features": target / FEATURES_FILE,
               "verification": target / VERIFICATION_FILE}
-    for key, data in (("torchscript", torchscript), ("onnx", onnx_model)):
-        with atomic_write(files[key], "wb") as handle:
+    contents |= {files["torchscript"]: torchscript, files["onnx"]: onnx_model}
+    for path, data in contents.items():
+        with atomic_write(path, "wb") as handle:
             handle.write(data)
     write_text_atomic(files["fbank_conf"], fbank_options(run.recipe.features).kaldi_config())
     spec = feature_spec(run, units, {key: path.name for key, path in files.items()})
