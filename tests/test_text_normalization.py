@@ -25,6 +25,7 @@ def test_no_rule_touches_plain_words_or_kept_events(rule):
         ("<E_ASIDE>", ""),
         ("[laughter-ab]-", "ab-"),  # a laughed partial word keeps its dash
         ("-[laughter-ing]", "-ing"),
+        ("[laughter-abso[lutely]-]", "abso-"),  # a laughed partial word written inside the marker
         ("[lem[guini]-/linguini]", "lem-"),  # alternate whose first part is a partial word
         ("ab[solutely]", "ab-"),  # trailing dash optional on input
         ("[an]y", "-y"),  # leading dash optional on input

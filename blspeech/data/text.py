@@ -52,7 +52,7 @@ RULES: tuple[Rule, ...] = (
     _rule("drop aside markers", r"^<[be]_aside>$", "", ("<b_aside>", ""), _DATA_PREP),
     _rule(
         "laughing word -> the word",
-        r"^(-?)\[laughter-([^\]]+)\](-?)$",
+        r"^(-?)\[laughter-(.+)\](-?)$",  # (.+): the laughed word may itself be partial, [laughter-ab[out]-]
         r"\1\2\3",
         ("[laughter-yes]", "yes"),
         _MAP_WORDS,
