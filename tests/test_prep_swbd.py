@@ -162,6 +162,23 @@ def test_eval2000_pem_and_stm_must_agree(ldc):
         prepare_eval2000(ldc / "LDC2002S09", ldc / "LDC2002T43")
 
 
+@pytest.mark.parametrize("which, old, new, message", [
+    ("pem", "sw_4390 A unknown_speaker 1.40 2.70\n", "sw_4390 A unknown_speaker 1.40 2.70\n" * 2,
+     r"hub5e_00.pem: segment sw_4390 A 1.4 2.7: gives utterance id sw_4390-A_000140-000270 as an earlier"),
+    ("pem", "sw_4390 A unknown_speaker 1.40 2.70", "sw_4390 1 unknown_speaker 1.40 2.70",
+     r"hub5e_00.pem: segment sw_4390 1 1.4 2.7: side must be one of A, B"),
+    ("stm", "sw_4390 A sw_4390_A 1.40 2.70 <O,sw,M,sw-M> WE WENT CAMPING ((LAST)) WEEK",
+     "sw_4390 A sw_4390_A 1.40 2.70 <O,sw,M,sw-M> WE WENT\nsw_4390 A sw_4390_A 1.40 2.70 <O,sw,M,sw-M> CAMPING",
+     r"000405.stm: segment sw_4390 A 1.4 2.7: gives utterance id sw_4390-A_000140-000270 as an earlier"),
+])
+def test_eval2000_lines_that_would_replace_one_another_are_refused(ldc, which, old, new, message):
+    path = (ldc / "LDC2002S09/hub5e_00/english/hub5e_00.pem" if which == "pem"
+            else ldc / "LDC2002T43/reference/hub5e00.english.000405.stm")
+    path.write_text(path.read_text().replace(old, new))
+    with pytest.raises(CorpusError, match=message):
+        prepare_eval2000(ldc / "LDC2002S09", ldc / "LDC2002T43")
+
+
 def test_missing_hub5_files_are_named(ldc):
     (ldc / "LDC2002T43/reference/en20000405_hub5.glm").unlink()
     with pytest.raises(CorpusError, match="en20000405_hub5.glm: missing"):

@@ -360,6 +360,23 @@ def _extend_segments(segments: dict[str, Segment], extension: float) -> dict[str
     return {utt: Segment(segments[utt].recording, round(s, 2), round(e, 2)) for utt, (s, e) in times.items()}
 
 
+def _by_utterance_id(path: Path, lines: list[TimedLine]) -> dict[str, TimedLine]:
+    """``lines`` keyed by their Kaldi utterance id; a side other than A/B, or two lines with one id
+    (a repeated segment, or times equal to the hundredth), is an error: one would silently replace
+    the other."""
+    keyed: dict[str, TimedLine] = {}
+    for line in lines:
+        where = f"{path}: segment {line.file_id} {line.side} {line.start} {line.end}"
+        if line.side not in SIDES:
+            raise CorpusError(f"{where}: side must be one of {', '.join(SIDES)}")
+        utt = kaldi_utterance_id(kaldi_recording_id(line.file_id, line.side), line.start, line.end, truncate=True)
+        if utt in keyed:
+            raise CorpusError(f"{where}: gives utterance id {utt} as an earlier segment does "
+                              f"({keyed[utt].start} {keyed[utt].end})")
+        keyed[utt] = line
+    return keyed
+
+
 def prepare_eval2000(hub5_dir: str | Path, hub5_transcripts_dir: str | Path | None = None, *, sph_reader: str = "sox") -> tuple[DataDir, str, str]:
     """Hub5'00 as a validated data dir, plus the text of its ``stm`` (Kaldi's fixes applied) and ``glm``.
 
@@ -376,14 +393,9 @@ def prepare_eval2000(hub5_dir: str | Path, hub5_transcripts_dir: str | Path | No
     headers = _find_sph(speech_dir, audio_skips, sph_reader)
     audio_skips.ok(len(headers))
     utt_skips = SkipLog("eval2000 utterances")
-    segments: dict[str, Segment] = {}
-    for line in read_pem(pem):
-        recording = kaldi_recording_id(line.file_id, line.side)
-        segments[kaldi_utterance_id(recording, line.start, line.end, truncate=True)] = Segment(recording, line.start, line.end)
-    texts = {
-        kaldi_utterance_id(kaldi_recording_id(line.file_id, line.side), line.start, line.end, truncate=True): line.words
-        for line in read_stm(stm)
-    }
+    segments = {utt: Segment(kaldi_recording_id(line.file_id, line.side), line.start, line.end)
+                for utt, line in _by_utterance_id(pem, read_pem(pem)).items()}
+    texts = {utt: line.words for utt, line in _by_utterance_id(stm, read_stm(stm)).items()}
     if set(texts) != set(segments):
         only = sorted(set(texts) ^ set(segments))[0]
         raise CorpusError(f"segments of {pem} and {stm} differ, e.g. {only} is in only one of them")
