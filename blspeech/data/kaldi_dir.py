@@ -18,7 +18,8 @@ from pathlib import Path
 
 from blspeech.fileio import atomic_write
 
-TABLE_FILES = ("wav.scp", "segments", "text", "utt2spk", "reco2file_and_channel", "feats.scp", "cmvn.scp", "utt2dur")
+# What a feats.scp brings along (written by blspeech.features.compute): removed with it.
+FEATURE_COMPANIONS = ("utt2num_frames",)
 
 
 class DataDirError(ValueError):
@@ -53,6 +54,15 @@ def write_table(path: str | Path, table: dict[str, str]) -> None:
         for key in sorted(table, key=lambda k: k.encode("utf-8")):
             value = table[key]
             handle.write(f"{key} {value}\n" if value != "" else f"{key}\n")
+
+
+def format_seconds(seconds: float) -> str:
+    """A time as ``segments`` writes it: two decimals (Kaldi's Switchboard style) when that is
+    exact, else up to microseconds, so a time is never moved (and a short segment never
+    collapsed to start == end) by writing it."""
+    if abs(seconds * 100 - round(seconds * 100)) < 1e-6:
+        return f"{seconds:.2f}"
+    return f"{seconds:.6f}".rstrip("0").rstrip(".")
 
 
 def invert_utt2spk(utt2spk: dict[str, str]) -> dict[str, list[str]]:
@@ -143,26 +153,46 @@ class DataDir:
             missing = [u for u in self.utt2spk if u not in self.wav_scp]
             if missing:
                 raise DataDirError(f"{where}/wav.scp: {len(missing)} utterances have no audio, e.g. {missing[0]}")
+        # Features may lack utterances (too short for a window: counted skips), never add any.
+        strangers = [u for u in self.feats_scp if u not in self.utt2spk]
+        if strangers:
+            raise DataDirError(f"{where}/feats.scp: {len(strangers)} utterances are not in utt2spk, e.g. {strangers[0]} "
+                               "(features of an earlier version of this data dir? recompute them)")
+        speakers = set(self.utt2spk.values())
+        strangers = [s for s in self.cmvn_scp if s not in speakers]
+        if strangers:
+            raise DataDirError(f"{where}/cmvn.scp: {len(strangers)} speakers are not in utt2spk, e.g. {strangers[0]} "
+                               "(statistics of an earlier version of this data dir? recompute them)")
 
     def write(self, directory: str | Path) -> None:
-        """Write all non-empty tables plus spk2utt, each atomically and sorted."""
+        """Write all non-empty tables plus spk2utt, each atomically and sorted.
+
+        The directory then holds this data dir and no other: a table it does not have is
+        removed (with what a feats.scp brings along), so a directory rewritten with other
+        utterances cannot keep an earlier feats.scp, cmvn.scp or segments that no longer fit.
+        """
         self.validate(directory)
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
         write_table(root / "utt2spk", self.utt2spk)
         write_table(root / "spk2utt", {spk: " ".join(utts) for spk, utts in self.spk2utt.items()})
-        if self.wav_scp:
-            write_table(root / "wav.scp", self.wav_scp)
-        if self.text:
-            write_table(root / "text", self.text)
-        if self.segments:
-            write_table(root / "segments", {u: f"{s.recording} {s.start:.2f} {s.end:.2f}" for u, s in self.segments.items()})
-        if self.reco2file_and_channel:
-            write_table(root / "reco2file_and_channel", {r: f"{f} {c}" for r, (f, c) in self.reco2file_and_channel.items()})
-        if self.feats_scp:
-            write_table(root / "feats.scp", self.feats_scp)
-        if self.cmvn_scp:
-            write_table(root / "cmvn.scp", self.cmvn_scp)
+        tables = {
+            "wav.scp": self.wav_scp,
+            "text": self.text,
+            "segments": {u: f"{s.recording} {format_seconds(s.start)} {format_seconds(s.end)}"
+                         for u, s in self.segments.items()},
+            "reco2file_and_channel": {r: f"{f} {c}" for r, (f, c) in self.reco2file_and_channel.items()},
+            "feats.scp": self.feats_scp,
+            "cmvn.scp": self.cmvn_scp,
+        }
+        for name, table in tables.items():
+            if table:
+                write_table(root / name, table)
+            else:
+                (root / name).unlink(missing_ok=True)
+        if not self.feats_scp:
+            for name in FEATURE_COMPANIONS:
+                (root / name).unlink(missing_ok=True)
 
     def subset(self, utterances: list[str]) -> "DataDir":
         """A data dir restricted to ``utterances`` (recordings and speakers follow)."""

@@ -59,8 +59,8 @@ def speed_perturbed(source: DataDirTables, factor: float) -> DataDirTables:
     segments: dict[str, Segment] = {}
     for utt, segment in data.segments.items():
         start, end = segment.start / factor, segment.end / factor
-        if end > start + MIN_SEGMENT_SECONDS:
-            segments[prefix + utt] = Segment(prefix + segment.recording, start, end)
+        if end > start + MIN_SEGMENT_SECONDS:  # then rounded as Kaldi's perturb_data_dir_speed.sh prints them
+            segments[prefix + utt] = Segment(prefix + segment.recording, round(start, 2), round(end, 2))
     kept = [utt for utt in data.utt2spk if not data.segments or prefix + utt in segments]
     if len(kept) < len(data.utt2spk):
         logger.warning("speed %s: dropped %d segments shorter than %s s", factor, len(data.utt2spk) - len(kept), MIN_SEGMENT_SECONDS)
