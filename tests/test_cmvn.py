@@ -59,6 +59,13 @@ def test_compute_cmvn_stats_from_existing_feats_counts_missing_utterances(tmp_pa
     np.testing.assert_allclose(stats, cmvn_stats(np.concatenate(list(feats.values()))))
 
 
+def test_a_speaker_with_features_of_two_dimensions_is_named_with_the_utterance(tmp_path):
+    feats = {"u1": random_feats(8, dim=5), "u2": random_feats(9, dim=6)}
+    DataDir(utt2spk={"u1": "s", "u2": "s"}, feats_scp=write_ark(tmp_path / "feats.ark", feats.items())).write(tmp_path)
+    with pytest.raises(ValueError, match=r"feats.scp: utterance u2 of speaker s: cannot add CMVN stats"):
+        compute_cmvn_stats(tmp_path)
+
+
 def test_apply_cmvn_means_and_variances():
     feats = torch.from_numpy(random_feats(200, seed=4))
     stats = cmvn_stats(feats.numpy())

@@ -103,7 +103,10 @@ def compute_cmvn_stats(data_dir: str | os.PathLike) -> SkipLog:
             feats = kaldiio.load_mat(rxspecifier)
         except Exception as error:
             raise DataDirError(f"{root / 'feats.scp'}: utterance {utt}: cannot read {rxspecifier}: {error}") from error
-        accumulator.add(data.utt2spk[utt], feats)
+        try:
+            accumulator.add(data.utt2spk[utt], feats)
+        except ValueError as error:  # another feature dimension than the speaker's earlier utterances
+            raise DataDirError(f"{root / 'feats.scp'}: utterance {utt} of speaker {data.utt2spk[utt]}: {error}") from None
         log.ok()
     if not accumulator.stats:
         raise DataDirError(f"{root}: no utterance of utt2spk has features")
