@@ -120,6 +120,12 @@ def test_trn_pairing_by_speaker_prefix_and_order(tmp_path):
         pair_with_segments(utterances, {"sw_1_A": ["s1", "s2"], "sw_1_X": []}, "hyp.trn")
 
 
+def test_trn_ids_with_unpadded_numbers_pair_in_time_order(tmp_path):
+    utterances = read_trn_text(tmp_path, "good morning (sw_1_A-10)\nhello there (sw_1_A-2)\n")
+    pairs = pair_with_segments(utterances, {"sw_1_A": ["at 2 s", "at 10 s"]}, "hyp.trn")
+    assert [(segment, u.text) for segment, u in pairs] == [("at 2 s", "hello there"), ("at 10 s", "good morning")]
+
+
 def read_trn_text(tmp_path, text):
     path = tmp_path / "pairs.trn"
     path.write_text(text)

@@ -7,6 +7,7 @@ are optionally deletable words, as in stm text.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -80,6 +81,11 @@ def write_trn(path: str | os.PathLike, words_per_utt: Mapping[str, Sequence[str]
     return len(lines)
 
 
+def numbers_as_numbers(utt_id: str) -> list[tuple[bytes, int]]:
+    """Sort key: runs of text in byte order, each followed by its run of digits compared as a number."""
+    return [(text.encode("utf-8"), int(digits) if digits else -1) for text, digits in re.findall(r"(\D*)(\d*)", utt_id)]
+
+
 def pair_with_segments(
     utterances: Sequence[TrnUtterance], segments_by_speaker: Mapping[str, Sequence[T]], path: str | os.PathLike
 ) -> list[tuple[T, TrnUtterance]]:
@@ -88,7 +94,8 @@ def pair_with_segments(
     A trn line carries no times, so the pairing is by speaker and order: an utterance belongs to
     the reference speaker whose id (case-insensitive) is the longest prefix of the utterance id
     followed by ``-``, ``_`` or nothing (Kaldi utterance ids start with their speaker id); a
-    speaker's utterances, sorted by id, pair with its segments in time order. Raise
+    speaker's utterances, sorted by id with the numbers in it compared as numbers (``-2`` before
+    ``-10``, as times in ids are, padded or not), pair with its segments in time order. Raise
     ScoreInputError when an utterance matches no speaker or a speaker's counts differ.
     """
     speakers = {speaker.lower(): speaker for speaker in segments_by_speaker}
@@ -101,7 +108,7 @@ def pair_with_segments(
         grouped[speakers[max(owners, key=len)]].append(utterance)
     pairs = []
     for speaker, segments in segments_by_speaker.items():
-        mine = sorted(grouped[speaker], key=lambda u: u.utt_id.encode("utf-8"))
+        mine = sorted(grouped[speaker], key=lambda u: numbers_as_numbers(u.utt_id))
         if len(mine) != len(segments):
             raise ScoreInputError(path, None, f"speaker {speaker!r} has {len(segments)} scored reference segments but {len(mine)} trn utterances")
         pairs.extend(zip(segments, mine))
