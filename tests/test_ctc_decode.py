@@ -253,3 +253,21 @@ def test_a_decode_is_redone_when_its_model_is_newer(tmp_path, caplog):
     assert decoded_already(done, model) and "exists, skipping" in caplog.text
     os.utime(model, ns=(3_000_000_000, 3_000_000_000))  # trained again after that decode
     assert not decoded_already(done, model) and "decoding again" in caplog.text
+
+
+def test_hypotheses_of_a_data_dir_without_segments_get_a_ctm(tmp_path):
+    from blspeech.data.kaldi_dir import DataDir
+    from blspeech.decode.recognize import write_hypotheses
+
+    data = DataDir(wav_scp={"spk1-utt1": "a.wav"}, text={"spk1-utt1": "hello world"}, utt2spk={"spk1-utt1": "spk1"})
+    write_hypotheses(tmp_path, {"spk1-utt1": [("hello", 0.5, 0.25), ("world", 1.0, 0.5)]}, data)
+    # Scoring against an stm reads hyp.ctm: each utterance is its own recording, from 0.
+    assert (tmp_path / "hyp.ctm").read_text().split("\n")[:2] == ["spk1-utt1 A 0.50 0.25 hello", "spk1-utt1 A 1.00 0.50 world"]
+
+
+def test_dev_wer_of_a_hypothesis_without_reference_names_it():
+    from blspeech.decode.recognize import text_wer
+
+    assert text_wer({"u1": "a b x"}, {"u1": "a b c", "u2": "d"}) == pytest.approx(100 / 3)
+    with pytest.raises(ValueError, match="1 decoded utterances have no reference text, e.g. u2"):
+        text_wer({"u1": "a b", "u2": "c"}, {"u1": "a b"})

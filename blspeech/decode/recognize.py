@@ -145,7 +145,15 @@ def hypothesis_wer(hyps: dict[str, Hypothesis], references: dict[str, str]) -> f
 
 
 def text_wer(hyp_texts: dict[str, str], references: dict[str, str]) -> float:
-    """``hypothesis_wer`` of plain hypothesis texts (utt -> words separated by spaces)."""
+    """``hypothesis_wer`` of plain hypothesis texts (utt -> words separated by spaces).
+
+    The decoded utterances are scored: a reference without a hypothesis is one the feature
+    loader skipped (it counts and logs them); a hypothesis without a reference is an error.
+    """
+    missing = [utt for utt in hyp_texts if utt not in references]
+    if missing:
+        raise ValueError(f"{len(missing)} decoded utterances have no reference text, e.g. {missing[0]} "
+                         "(hypotheses and text of different data dirs?)")
     errors = words = 0
     for utt, text in hyp_texts.items():
         ref = drop_non_scored_words(references[utt]).split()
@@ -162,11 +170,11 @@ def timed_words(hyps: dict[str, Hypothesis]) -> dict[str, TimedWords]:
 
 
 def write_hypotheses(out_dir: Path, words: dict[str, TimedWords], data: DataDir) -> None:
-    """hyp.trn (sclite trn, speaker-utterance ids), hyp.ctm (absolute times) and readable recognitions."""
+    """hyp.trn (sclite trn, speaker-utterance ids), hyp.ctm (absolute times; without segments each
+    utterance is its own recording, starting at 0) and readable recognitions."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_trn(out_dir / "hyp.trn", {utt: [w for w, _, _ in timed] for utt, timed in words.items()}, data.utt2spk)
-    if data.segments:
-        write_ctm(out_dir / "hyp.ctm", words, data.segments, data.reco2file_and_channel or None)
+    write_ctm(out_dir / "hyp.ctm", words, data.segments or None, data.reco2file_and_channel or None)
     with atomic_write(out_dir / "recognitions.txt") as handle:
         for utt, timed in words.items():
             handle.write(f"{utt}\tref={data.text.get(utt, '')}\n{utt}\thyp={' '.join(w for w, _, _ in timed)}\n")
