@@ -1,5 +1,7 @@
 """Speed-perturbed data-dir copies (Kaldi's perturb_data_dir_speed) and combining data dirs."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile
@@ -79,7 +81,23 @@ def test_existing_destination_needs_overwrite(source_dir, tmp_path):
     with pytest.raises(FileExistsError, match="overwrite"):
         perturb_data_dir_speed(source_dir, tmp_path / "sp", 1.1)
     perturb_data_dir_speed(source_dir, tmp_path / "sp", 1.1, overwrite=True)
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith((".tmp", ".old"))]
+
+
+def test_replacing_a_destination_killed_while_deleting_leaves_a_whole_one(source_dir, tmp_path, monkeypatch):
+    import shutil
+
+    perturb_data_dir_speed(source_dir, tmp_path / "sp", 1.1)
+
+    def killed_midway(path, *args, **kwargs):
+        (Path(path) / "text").unlink()  # the deletion got as far as one file
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        perturb_data_dir_speed(source_dir, tmp_path / "sp", 0.9, overwrite=True)
+    assert DataDir.read(tmp_path / "sp").utterances[0].startswith("sp0.9-")  # the new one, complete
+    assert (tmp_path / "sp" / "text").is_file()
 
 
 def test_combine_rejects_duplicate_utterances_and_conflicting_recordings(source_dir, tmp_path):

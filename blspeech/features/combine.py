@@ -52,12 +52,18 @@ def write_data_dir(tables: DataDirTables, destination: str | os.PathLike, *, ove
         tables.data.write(staging)
         for name, table in tables.extra.items():
             write_table(staging / name, table)
-        if target.exists():
-            shutil.rmtree(target)
+        # The old directory is renamed aside before the new one takes its name and only then
+        # deleted: a process killed at any point leaves the old or the new one complete (between
+        # the two renames, the old one under its hidden name beside it), never a half-deleted one.
+        retired = staging.with_suffix(".old") if target.exists() else None
+        if retired is not None:
+            os.replace(target, retired)
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if retired is not None:
+        shutil.rmtree(retired)
 
 
 def _merge(name: str, parts: Sequence[tuple[str, dict]]) -> dict:
