@@ -73,6 +73,7 @@ def test_truncated_file_is_named(tmp_path, two_channels):
         (b"NIST_1A\n   1024\nsample_rate -i 8000\nend_head\n".ljust(1024, b" "), "lacks a positive integer channel_count"),
         (b"NIST_1A\n   1024\nchannel_count -i two\n".ljust(1024, b" "), "malformed SPHERE header line"),
         (b"NIST_1A\n   1024\nchannel_count -i 2\n".ljust(1024, b" "), "no end_head"),
+        (b"NIST_1A\n   -1\nchannel_count -i 2\nend_head\n".ljust(1024, b" "), "impossible SPHERE header size -1"),
     ],
 )
 def test_corrupt_headers_are_named(tmp_path, content, problem):

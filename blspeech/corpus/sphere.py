@@ -138,6 +138,8 @@ def read_sphere_header(path: str | os.PathLike) -> SphereHeader:
         header_bytes = int(lines[1])
     except ValueError:
         raise SphereError(f"{path}: unreadable SPHERE header size {lines[1][:20]!r}") from None
+    if header_bytes < len(lines[0]) + len(lines[1]) + 2:  # shorter than its own first two lines
+        raise SphereError(f"{path}: impossible SPHERE header size {header_bytes}")
     if header_bytes != HEADER_BYTES:
         with open(path, "rb") as handle:
             head = handle.read(header_bytes)
