@@ -138,10 +138,11 @@ def test_decode_and_score_write_the_reports(tiny_run):
     assert "| bl-vgg-small |" in output
 
 
-def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys):
+def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys, caplog):
     """``python -m blspeech.decode`` on the tiny run's test set writes the hypotheses the decode
-    stage wrote (same model, tuned LM settings and decoder) and scores them; a device the machine
-    does not have is refused with a message naming the option."""
+    stage wrote (same model, tuned LM settings and decoder) and scores them; another --lm with
+    the tuned settings is warned about; a device the machine does not have is refused with a
+    message naming the option."""
     exp, run_dir, _, _ = tiny_run
     test_set = exp.recipe.data.test_sets[0]
     command = ["--exp", str(run_dir), "--data", str(exp.data_dir(test_set)), "--out", str(tmp_path / "out")]
@@ -150,6 +151,9 @@ def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys):
         written = (tmp_path / "out" / mode / "hyp.ctm").read_text()
         assert written and written == (run_dir / f"decode_{test_set}" / mode / "hyp.ctm").read_text()
     assert "%WER" in capsys.readouterr().out
+    caplog.set_level(logging.INFO, logger="blspeech")
+    assert decode_main(command + ["--lm", str(exp.arpa), "--out", str(tmp_path / "other_lm"), "--no-score"]) == 0
+    assert "holds settings tuned with" in caplog.text and "not with --lm" in caplog.text  # tuned for another LM
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="--device 'cuda' needs GPU 0, but this machine has 0"):
             decode_main(command + ["--device", "cuda"])

@@ -82,6 +82,11 @@ def decode_ctc(args: argparse.Namespace, recipe: Recipe, data: DataDir, log_prob
     word_score = args.word_score if args.word_score is not None else tuned.get("word_score")
     if lm_weight is None or word_score is None:
         raise SystemExit(f"no tuned LM settings in {tuned_path}: give --lm-weight and --word-score")
+    log.info("decode: LM weight %g, word score %g (%s)", lm_weight, word_score,
+             "given" if args.lm_weight is not None and args.word_score is not None else f"tuned on dev, {tuned_path}")
+    if args.lm is not None and (args.lm_weight is None or args.word_score is None):
+        log.warning("decode: %s holds settings tuned with %s, not with --lm %s; give --lm-weight and --word-score "
+                    "tuned for that LM", tuned_path, exp.arpa, args.lm)
     decoder = ctc_beam_decoder(exp, args.lm)
     write_hypotheses(out / "lm", timed_words(beam(log_probs, decoder, lm_weight, word_score, shift)), data)
     return written + [out / "lm"]
