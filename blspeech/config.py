@@ -8,6 +8,7 @@ recipe is saved in the experiment dir and inside every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,38 @@ from blspeech.fileio import write_text_atomic
 
 class ConfigError(ValueError):
     """A recipe or override is wrong; the message names the key and where it came from."""
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's plain scalars for numbers and booleans.
+
+    YAML 1.1, PyYAML's default, reads ``1e-3`` as a string (a float needs a dot there), ``010``
+    as 8 and ``1:30`` as 90, and ``yes``/``off`` as booleans: a learning rate written the usual
+    way would be refused, and the others silently changed. Here decimal numbers, with or without
+    a dot or exponent, are numbers, only ``true``/``false`` are booleans, everything else is a string.
+    """
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _PLAIN_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+RecipeLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+RecipeLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+.0123456789"))
+RecipeLoader.add_constructor("tag:yaml.org,2002:bool", lambda loader, node: loader.construct_scalar(node).lower() == "true")
+RecipeLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(loader.construct_scalar(node), 10))
+RecipeLoader.add_constructor("tag:yaml.org,2002:float",
+                             lambda loader, node: float(re.sub(r"\.(inf|nan)$", r"\1", loader.construct_scalar(node).lower())))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse recipe YAML with :class:`RecipeLoader` (safe: no Python objects)."""
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 @dataclass
@@ -221,17 +254,17 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like section.key=value")
     key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    return key.strip().split("."), load_yaml(raw) if raw.strip() else ""
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Read a YAML recipe (safe_load) and apply ``a.b=value`` overrides, all type-checked."""
+    """Read a YAML recipe (:class:`RecipeLoader`) and apply ``a.b=value`` overrides, all type-checked."""
     values: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
         source = str(path)
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            loaded = load_yaml(Path(path).read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise ConfigError(f"{source}: not valid YAML: {err}") from None
         if loaded is not None and not isinstance(loaded, dict):

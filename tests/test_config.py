@@ -16,6 +16,20 @@ def test_defaults_and_overrides():
     assert recipe.features.speed_perturb == [0.9, 1.1]
 
 
+def test_numbers_are_read_as_written(tmp_path):
+    # YAML 1.1 would refuse 1e-3 as a float, read seed=010 as 8 and max_frames=1:30 as 90.
+    recipe = load_recipe(None, ["train.lr=1e-3", "train.weight_decay=-2.5E-2", "seed=010"])
+    assert (recipe.train.lr, recipe.train.weight_decay, recipe.seed) == (0.001, -0.025, 10)
+    path = tmp_path / "r.yaml"
+    path.write_text("train:\n  lr: 3e-4\n  amp: false\ncorpus:\n  dir: off\n")
+    recipe = load_recipe(path)
+    assert (recipe.train.lr, recipe.train.amp, recipe.corpus.dir) == (3e-4, False, "off")  # off: a name, not false
+    with pytest.raises(ConfigError, match="'train.max_frames' must be int, got '1:30'"):
+        load_recipe(None, ["train.max_frames=1:30"])
+    with pytest.raises(ConfigError, match="'train.amp' must be true or false, got 'yes'"):
+        load_recipe(None, ["train.amp=yes"])
+
+
 def test_int_is_accepted_for_float():
     assert load_recipe(None, ["train.lr=1"]).train.lr == 1.0
 
