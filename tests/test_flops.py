@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from blspeech.models import (baseline_name, baseline_twin_config, build_model, flops_per_second, list_models,
                              receptive_field_frames)
@@ -65,6 +66,22 @@ def test_receptive_field_of_known_stacks(stages, time_subsampling, block, expect
     model = build_model("vgg-small", num_outputs=3, num_mel_bins=16, time_subsampling=time_subsampling,
                         block=block, stem_channels=stem, stages=stages)
     assert receptive_field_frames(model) == expected
+
+
+def test_receptive_field_is_the_widest_over_the_output_frames():
+    """With three branches the width repeats every 4 output frames; the centre one may be narrow."""
+    from blspeech.models.flops import _positive_copy
+
+    model = build_model("bl-vgg-small", num_outputs=3, num_mel_bins=16, branches=3)
+    probe, frames = _positive_copy(model), 1024
+    widths = []
+    for offset in range(-8, 8):  # measured here frame by frame, independently of the function
+        x = torch.ones(1, 3, 16, frames, dtype=torch.float64, requires_grad=True)
+        out, _ = probe(x, torch.tensor([frames]))
+        out[0, out.shape[1] // 2 + offset].sum().backward()
+        touched = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 2))).flatten()
+        widths.append(int(touched[-1] - touched[0]) + 1)
+    assert len(set(widths)) > 1 and receptive_field_frames(model) == max(widths)
 
 
 def test_summary_reports_ratio_for_bl_only():

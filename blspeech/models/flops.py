@@ -62,25 +62,34 @@ def receptive_field_frames(model: AcousticModel, *, max_frames: int = 1 << 14) -
     position-wise head adds none, a recurrent head sees the whole past).
 
     Measured exactly, not estimated: on a copy whose weights are all positive and whose
-    max-pools are average pools over the same windows, every path from an input frame to
-    the centre output frame has a positive gradient, so the frames with non-zero gradient
-    are exactly the receptive field.
+    max-pools are average pools over the same windows, every path from an input frame to an
+    output frame has a positive gradient, so the frames with non-zero gradient are exactly
+    that frame's receptive field. The widest over the output frames around the centre is
+    returned: with K branches, upsampling by up to 2^(K-1) makes the width repeat with that
+    period, so one frame alone can be a narrow one.
     """
     probe = _positive_copy(model)
+    period = 1 << (model.spec.branches - 1) if model.spec.big_little else 1
     frames = 64
     while frames <= max_frames:
-        x = torch.ones(1, probe.in_channels, probe.num_mel_bins, frames, dtype=torch.float64, requires_grad=True)
-        lengths = torch.tensor([frames])
-        features = probe.stem(x)
-        for stage in probe.stages:
-            features, lengths = stage(features, lengths)
-        features[..., features.shape[-1] // 2].sum().backward()
-        touched = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 2))).flatten()
-        first, last = int(touched[0]), int(touched[-1])
-        if first > 0 and last < frames - 1:
-            return last - first + 1
+        widths = [_frames_reaching(probe, frames, offset) for offset in range(period)]
+        if all(width is not None for width in widths):
+            return max(widths)
         frames *= 2
     raise ValueError(f"receptive field wider than max_frames={max_frames}")
+
+
+def _frames_reaching(probe: AcousticModel, frames: int, offset: int) -> int | None:
+    """Input frames with a gradient from output frame ``centre + offset`` of a ``frames``-long
+    input, or None when they reach an edge (the input is too short to measure it)."""
+    x = torch.ones(1, probe.in_channels, probe.num_mel_bins, frames, dtype=torch.float64, requires_grad=True)
+    features, lengths = probe.stem(x), torch.tensor([frames])
+    for stage in probe.stages:
+        features, lengths = stage(features, lengths)
+    features[..., features.shape[-1] // 2 + offset].sum().backward()
+    touched = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 2))).flatten()
+    first, last = int(touched[0]), int(touched[-1])
+    return last - first + 1 if first > 0 and last < frames - 1 else None
 
 
 def _positive_copy(model: AcousticModel) -> AcousticModel:
