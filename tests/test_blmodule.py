@@ -64,6 +64,21 @@ def test_branch_resolutions_and_output_size(kind, branches, stride):
 
 
 @pytest.mark.parametrize("branches", [2, 3])
+@pytest.mark.parametrize("stride", [(2, 4), (4, 1), (3, 1)])
+def test_strides_beyond_two_keep_the_plain_merge(branches, stride):
+    """A pooling window wider than an upsampling cell cannot be moved into the merge."""
+    module = make_module("vgg", branches, stride=stride)
+    assert module.merge_pool is None
+    x = torch.randn(2, 6, 13, 19)
+    with torch.no_grad():
+        out = module(x)
+        expected = module.fusion(module.merge_branches(x))
+    assert out.shape == (2, 16, -(-13 // stride[0]), -(-19 // stride[1]))
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    module.train()(x.requires_grad_()).sum().backward()  # and trains
+
+
+@pytest.mark.parametrize("branches", [2, 3])
 def test_branch_widths_and_depths_follow_alpha_and_beta(branches):
     module = BigLittleModule(BLOCKS["vgg"], 8, 32, 9, alpha=2, beta=2, branches=branches)
     convs = [[m for m in branch.blocks.modules() if isinstance(m, nn.Conv2d)] for branch in module.branches]

@@ -15,7 +15,7 @@ the output resolution and the module outputs what the baseline stage would:
 (B, C_in, F, T) -> (B, channels, ceil(F / stride[0]), ceil(T / stride[1])).
 
 Pooled merge: when the fusion block begins with a max-pool whose window equals its stride
-(a strided VGG block), ``forward`` pools the Little output *before* adding the upsampled
+(a strided VGG block, strides of 1 or 2), ``forward`` pools the Little output *before* adding the upsampled
 branches. Each pooling window lies inside one nearest-upsampling cell, where the upsampled
 value is a constant c, and max(a + c) = max(a) + c, max(relu(a)) = relu(max(a)); floating-point
 addition is monotonic, so the result is bit-for-bit ``fusion(merge_branches(x))``. It saves
@@ -157,8 +157,10 @@ class BigLittleModule(nn.Module):
             for k in range(branches))
         fusion = block(channels, channels, tuple(stride), True)
         # ``merge_pool`` is the fusion block's own max-pool, applied inside the merge (see the
-        # module docstring); the fusion block keeps the rest.
-        self.merge_pool = take_leading_pool(fusion)
+        # module docstring); the fusion block keeps the rest. Exact only while each pooling
+        # window lies inside one upsampling cell (2 x 2 for the branch nearest in resolution), so
+        # for strides of 1 or 2; a stride of 3 or 4 keeps the plain merge.
+        self.merge_pool = take_leading_pool(fusion) if all(s in (1, 2) for s in stride) else None
         self.fusion = fusion
         pool_stride = tuple(stride) if self.merge_pool is not None else (1, 1)
         # Upsampling factor of branch k >= 1 relative to the (pooled) resolution of the merge.
