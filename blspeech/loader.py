@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -317,8 +318,15 @@ class FrameBucketSampler(Sampler[list[int]]):
             yield batches[self.position - 1]
         self.set_epoch(self.epoch + 1)
 
+    def packing(self) -> int:
+        """A fingerprint of what decides the batches besides (seed, epoch): the lengths, the frame
+        cap and drop_last. A position means nothing in another packing."""
+        settings = np.array([self.max_frames, int(self.drop_last)], dtype=np.int64)
+        return zlib.crc32(self.num_frames.tobytes() + settings.tobytes())
+
     def state_dict(self) -> dict[str, int]:
-        return {"seed": self.seed, "epoch": self.epoch, "position": self.position, "num_utterances": int(self.num_frames.size)}
+        return {"seed": self.seed, "epoch": self.epoch, "position": self.position,
+                "num_utterances": int(self.num_frames.size), "packing": self.packing()}
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
         if state["seed"] != self.seed or state["num_utterances"] != self.num_frames.size:
@@ -326,6 +334,11 @@ class FrameBucketSampler(Sampler[list[int]]):
                 f"sampler state is for seed {state['seed']} over {state['num_utterances']} utterances, "
                 f"this sampler has seed {self.seed} over {self.num_frames.size}"
             )
+        if state.get("packing", self.packing()) != self.packing():  # (checkpoints before it was recorded: trusted)
+            raise ValueError(
+                "sampler state is for other batches: the utterance lengths, max_frames or drop_last changed "
+                f"since it was saved (max_frames now {self.max_frames}); resuming there would repeat some "
+                "utterances of the epoch and skip others")
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
 

@@ -176,6 +176,12 @@ def test_resume_mid_epoch_gives_the_remaining_batches():
     assert len(seen) + len(remaining) == len(sampler)
     with pytest.raises(ValueError, match="seed"):
         FrameBucketSampler(lengths, max_frames=300, shuffle=True, seed=10).load_state_dict(state)
+    # Another packing of the same utterances: position 5 would name other batches.
+    for other in (FrameBucketSampler(lengths, max_frames=200, shuffle=True, seed=9),
+                  FrameBucketSampler(lengths[::-1], max_frames=300, shuffle=True, seed=9),
+                  FrameBucketSampler(lengths, max_frames=300, shuffle=True, seed=9, drop_last=True)):
+        with pytest.raises(ValueError, match="max_frames or drop_last changed"):
+            other.load_state_dict(state)
 
 
 def test_sampler_rejects_bad_arguments():
