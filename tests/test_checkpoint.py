@@ -33,6 +33,17 @@ def test_truncated_newest_checkpoint_falls_back(tmp_path):
     assert latest_checkpoint(tmp_path)["step"] == 10
 
 
+def test_a_damaged_newest_checkpoint_is_set_aside_so_pruning_keeps_the_new_ones(tmp_path):
+    save_checkpoint(tmp_path, 10, {"step": 10})
+    path = save_checkpoint(tmp_path, 30, {"step": 30, "w": torch.zeros(1000)})
+    path.write_bytes(path.read_bytes()[:100])
+    assert latest_checkpoint(tmp_path)["step"] == 10  # the run goes on from step 10 ...
+    save_checkpoint(tmp_path, 20, {"step": 20}, keep=1)  # ... and its next checkpoint is the one kept
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-00000020.pt"]
+    assert latest_checkpoint(tmp_path)["step"] == 20
+    assert (tmp_path / "ckpt-00000030.pt.damaged").is_file()
+
+
 def test_failed_write_keeps_previous(tmp_path, monkeypatch):
     save_checkpoint(tmp_path, 10, {"step": 10})
 

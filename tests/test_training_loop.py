@@ -135,6 +135,29 @@ def test_nan_in_every_batch_stops_the_run(tmp_path):
         trainer.fit()
 
 
+def test_consecutive_bad_batches_are_counted_across_a_resume(tmp_path):
+    trainer = make_trainer(tmp_path, "run")
+    trainer.bad_in_a_row = 7
+    trainer.save()
+    resumed = make_trainer(tmp_path, "run")
+    assert resumed.restore() and resumed.bad_in_a_row == 7  # max_bad_steps stops it where a whole run would stop
+
+
+def test_snapshots_are_deleted_only_once_a_checkpoint_no_longer_lists_them(tmp_path):
+    trainer = make_trainer(tmp_path, "run", average_best=1)
+    snapshots = tmp_path / "run" / "snapshots"
+    trainer.step = 100
+    trainer._snapshot(0.9)
+    trainer.save()  # lists step 100
+    trainer.step = 200
+    trainer._snapshot(0.8)  # better: step 100 leaves the list, but a resume from the last checkpoint needs its file
+    assert sorted(p.name for p in snapshots.iterdir()) == ["step-00000100.pt", "step-00000200.pt"]
+    trainer.save()
+    assert sorted(p.name for p in snapshots.iterdir()) == ["step-00000200.pt"]
+    (snapshots / "step-00000200.pt").unlink()  # lost: final.pt must not claim to average it
+    assert load_checkpoint(trainer.finalize())["averaged_steps"] == []
+
+
 def train_losses(run_dir: Path) -> list[float]:
     rows = [line.split(",") for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
     return [float(row[3]) for row in rows if row[2] == "train"]

@@ -57,8 +57,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def latest_checkpoint(directory: str | Path) -> dict[str, Any] | None:
-    """The newest loadable checkpoint; a damaged newest one is reported and the one before it used.
+    """The newest loadable checkpoint; a damaged newest one is reported, renamed to
+    ``<name>.damaged`` and the one before it used.
 
+    Renamed, because the run goes on from the earlier step: left under its name, the damaged one
+    would stay "newest" and pruning would delete the good checkpoints written after it.
     Temporary files of checkpoints whose writer was killed are deleted here: they are as large
     as a checkpoint and nothing will ever complete them.
     """
@@ -69,7 +72,8 @@ def latest_checkpoint(directory: str | Path) -> dict[str, Any] | None:
         try:
             return load_checkpoint(path)
         except RuntimeError as err:
-            log.warning("%s; trying the previous checkpoint", err)
+            log.warning("%s; set aside as %s.damaged, trying the previous checkpoint", err, path.name)
+            path.rename(path.with_name(f"{path.name}.damaged"))
     return None
 
 

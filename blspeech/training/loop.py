@@ -91,6 +91,7 @@ class Trainer:
             "sampler": self.loader.state_dict(),
             "step": self.step,
             "skipped_batches": self.skipped_batches,
+            "bad_in_a_row": self.bad_in_a_row,
             "validated_step": self.validated_step,
             "snapshots": [list(s) for s in self.snapshots],
             "rng": torch.get_rng_state(),
@@ -111,6 +112,7 @@ class Trainer:
         self.loader.load_state_dict(state["sampler"])
         self.step = state["step"]
         self.skipped_batches, self.validated_step = state["skipped_batches"], state["validated_step"]
+        self.bad_in_a_row = state.get("bad_in_a_row", 0)  # (not in checkpoints of earlier versions)
         self.snapshots = [(float(loss), int(step)) for loss, step in state["snapshots"]]
         torch.set_rng_state(state["rng"])
         if self.device.type == "cuda" and state.get("cuda_rng") is not None:
@@ -121,6 +123,15 @@ class Trainer:
     def save(self) -> None:
         if self.rank == 0:
             save_checkpoint(self.checkpoint_dir, self.step, self.state(), keep=self.cfg.keep_checkpoints)
+            self._delete_dropped_snapshots()
+
+    def _delete_dropped_snapshots(self) -> None:
+        """Delete the snapshot files the newest checkpoint no longer lists: only once a checkpoint
+        says so, since a resume from an older one needs the snapshots it lists."""
+        kept = {f"step-{step:08d}.pt" for _, step in self.snapshots}
+        for path in (self.run_dir / "snapshots").glob("step-*.pt"):
+            if path.name not in kept:
+                path.unlink(missing_ok=True)
 
     # -- one batch ---------------------------------------------------------------------------
     def _loss(self, batch, train: bool) -> tuple[torch.Tensor, int]:
@@ -188,10 +199,7 @@ class Trainer:
         with atomic_write(directory / f"step-{self.step:08d}.pt", "wb") as handle:
             torch.save(self.model.state_dict(), handle)
         self.snapshots.append((dev_loss, self.step))
-        self.snapshots.sort()
-        for _, step in self.snapshots[self.cfg.average_best:]:
-            (directory / f"step-{step:08d}.pt").unlink(missing_ok=True)
-        self.snapshots = self.snapshots[: self.cfg.average_best]
+        self.snapshots = sorted(self.snapshots)[: self.cfg.average_best]  # files go at the next save()
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> Path:
@@ -247,10 +255,13 @@ class Trainer:
         if self.rank != 0:
             return final
         best = sorted(self.snapshots)[: self.cfg.average_best]  # the recipe decides, also on a resumed run
-        paths = [self.run_dir / "snapshots" / f"step-{step:08d}.pt" for _, step in best]
-        paths = [p for p in paths if p.exists()]
+        found = [step for _, step in best if (self.run_dir / "snapshots" / f"step-{step:08d}.pt").exists()]
+        if len(found) < len(best):
+            log.warning("%s: snapshots of steps %s are missing; averaging the %d found", self.run_dir,
+                        sorted({s for _, s in best} - set(found)), len(found))
+        paths = [self.run_dir / "snapshots" / f"step-{step:08d}.pt" for step in found]
         weights = (average_state_dicts([load_checkpoint(p) for p in paths]) if paths else self.model.state_dict())
         with atomic_write(final, "wb") as handle:
-            torch.save({"model": weights, "averaged_steps": [s for _, s in best], **self.extra_state}, handle)
+            torch.save({"model": weights, "averaged_steps": found, **self.extra_state}, handle)
         log.info("%s: final weights = average of %d snapshots", final, len(paths))
         return final
