@@ -100,3 +100,22 @@ def test_dev_alignments_are_pdf_targets_for_the_dev_features(built):
     targets = dict(pdf_alignments(read_int32_vectors(paths.dev_alignments), model))
     assert targets and all(len(t) == int(frames[u]) for u, t in targets.items())
     assert all(t.max() < model.num_pdfs for t in targets.values())
+
+
+def test_gmm_features_need_cmvn_stats_and_name_an_unreadable_utterance(tmp_path):
+    from blspeech.data.kaldi_dir import DataDirError
+    from blspeech.features.ark import write_ark
+    from blspeech.features.cmvn import CmvnAccumulator, write_cmvn_stats
+
+    feats = {"s1-u1": np.random.default_rng(0).normal(size=(50, 40)).astype(np.float32)}
+    DataDir(utt2spk={"s1-u1": "s1"}, feats_scp=write_ark(tmp_path / "feats.ark", feats.items())).write(tmp_path)
+    with pytest.raises(DataDirError, match="no cmvn.scp for the GMM features' mean normalization"):
+        GmmFeatures(tmp_path)  # else alignments of raw features would meet models of normalized ones
+    accumulator = CmvnAccumulator()
+    accumulator.add("s1", feats["s1-u1"])
+    write_cmvn_stats(tmp_path, accumulator.stats)
+    assert GmmFeatures(tmp_path)["s1-u1"].shape == (50, 39)
+    ark = tmp_path / "feats.ark"
+    ark.write_bytes(ark.read_bytes()[: ark.stat().st_size // 2])
+    with pytest.raises(DataDirError, match=r"feats.scp: utterance s1-u1: cannot read"):
+        GmmFeatures(tmp_path)["s1-u1"]

@@ -58,7 +58,10 @@ class GmmFeatures:
         self.where = data_dir
         if not self.data.feats_scp:
             raise DataDirError(f"{data_dir}: no feats.scp (run python -m blspeech.features.compute first)")
-        self.cmvn = read_cmvn_stats(self.data.cmvn_scp, f"{data_dir}/cmvn.scp") if self.data.cmvn_scp else {}
+        if not self.data.cmvn_scp:  # without it, models and alignments would mix normalized and raw features
+            raise DataDirError(f"{data_dir}: no cmvn.scp for the GMM features' mean normalization "
+                               "(python -m blspeech.features.compute writes it)")
+        self.cmvn = read_cmvn_stats(self.data.cmvn_scp, f"{data_dir}/cmvn.scp")
 
     @property
     def utterances(self) -> list[str]:
@@ -66,13 +69,16 @@ class GmmFeatures:
         return [utt for utt in self.data.utterances if utt in self.data.feats_scp]
 
     def __getitem__(self, utt: str) -> np.ndarray:
+        if utt not in self.data.feats_scp:
+            raise DataDirError(f"{self.where}/feats.scp: no features for utterance {utt}")
         try:
             log_mel = kaldiio.load_mat(self.data.feats_scp[utt])
-        except KeyError:
-            raise DataDirError(f"{self.where}/feats.scp: no features for utterance {utt}") from None
+        except Exception as error:  # kaldiio raises assorted types for unreadable entries
+            raise DataDirError(f"{self.where}/feats.scp: utterance {utt}: cannot read "
+                               f"{self.data.feats_scp[utt]}: {error}") from error
         speaker = self.data.utt2spk.get(utt)
-        stats = self.cmvn.get(speaker) if self.cmvn else None
-        if self.cmvn and stats is None:
+        stats = self.cmvn.get(speaker)
+        if stats is None:
             raise DataDirError(f"{self.where}/cmvn.scp: no stats for speaker {speaker} of utterance {utt}")
         return mfcc_with_deltas(log_mel, stats)
 
