@@ -177,3 +177,23 @@ def test_gmm_size_counts_parameters_and_scoring_flops():
     params, flops = gmm_size(model, frames_per_second=100.0)
     assert params == 3 * (2 * 39 + 1)  # mean and inverse variance per dimension, a weight
     assert flops == 4.0 * 3 * 39 * 100
+
+
+def test_alignments_that_do_not_fit_their_features_or_align_nothing_are_errors(toy_corpus, toy_system):
+    import copy
+
+    from blspeech.hybrid.alignments import AlignmentError
+    from blspeech.hybrid_system.gmm import align_utterances, reestimate
+
+    lang, texts, features, _ = toy_corpus
+    system, alignments = toy_system
+    scratch = copy.deepcopy(system)  # reestimate updates the model it is given
+    short = {"utt00": alignments["utt00"][:-3]}  # zip() would silently drop the last three frames
+    with pytest.raises(AlignmentError, match=r"utterance utt00: the alignment has \d+ frames, its features \d+"):
+        reestimate(scratch, short, features, target_gaussians=scratch.acoustic_model.num_gauss,
+                   min_gaussian_occupancy=10.0, config=SMALL)
+    compiler = TrainingGraphCompiler(lang, system.tree, system.transition_model)
+    noise = {"utt00": np.full_like(features["utt00"][:5], 1e3)}  # five frames cannot hold the words
+    with pytest.raises(ValueError, match="align pass 9: none of 1 utterances aligned within retry beam 40"):
+        align_utterances(system, {"utt00": compiler.compile(texts["utt00"])}, noise, beam=10, retry_beam=40,
+                         stage="align pass 9")

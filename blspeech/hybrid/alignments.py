@@ -121,6 +121,13 @@ def read_pdf_alignments(source: Source, num_pdfs: int) -> Iterator[tuple[str, np
         yield utt, pdf_ids
 
 
+def check_alignment_frames(utt: str, alignment: np.ndarray, num_frames: int) -> None:
+    """Raise AlignmentError unless an alignment has one id per feature frame (statistics
+    accumulated over ``zip`` of the two would silently stop at the shorter)."""
+    if len(alignment) != num_frames:
+        raise AlignmentError(f"utterance {utt}: the alignment has {len(alignment)} frames, its features {num_frames}")
+
+
 def check_num_outputs(num_pdfs: int, num_outputs: int) -> None:
     """Raise ValueError unless the network's output size equals the tree/model's pdf count."""
     if num_pdfs != num_outputs:

@@ -26,6 +26,7 @@ import kaldifst
 import numpy as np
 import torch
 
+from blspeech.hybrid.alignments import check_alignment_frames
 from blspeech.hybrid_system.align import ViterbiAligner, equal_alignment
 from blspeech.skips import SkipLog
 
@@ -160,6 +161,8 @@ def align_utterances(
         alignments[utt] = result.transition_ids
         skips.ok()
     skips.summary()
+    if not alignments:  # e.g. a model that diverged: nothing to go on from
+        raise ValueError(f"{stage}: none of {len(graphs)} utterances aligned within retry beam {retry_beam}")
     frames = sum(len(a) for a in alignments.values())
     logger.info("%s: path score per frame %.3f; %d utterances needed the retry beam", stage, score / max(frames, 1), retried)
     return alignments
@@ -199,8 +202,11 @@ def reestimate(
     accumulator.init(model, GMM_FLAGS)
     transition_counts = np.zeros(transitions.num_transition_ids + 1, dtype=np.float64)
     log_like, frames = 0.0, 0
+    if not alignments:
+        raise ValueError("no alignments to re-estimate the model from")
     for utt, transition_ids in alignments.items():
         feats = features[utt]
+        check_alignment_frames(utt, transition_ids, len(feats))
         for frame, pdf in zip(feats, pdf_of[transition_ids]):
             log_like += accumulator.accumulate_for_gmm(model, frame, int(pdf), 1.0)
         transition_counts += np.bincount(transition_ids, minlength=len(transition_counts))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import kaldi_hmm_gmm as khg
 import numpy as np
 
+from blspeech.hybrid.alignments import check_alignment_frames
 from blspeech.hybrid.words import TransitionTables
 from blspeech.hybrid_system.event_map import PDF_CLASS_KEY, Leaf, Node, Split
 from blspeech.hybrid_system.hmm_fst import TransitionStates
@@ -80,6 +81,7 @@ def accumulate_tree_stats(
         pdf_class_of_id[transition_id] = state.self_loop_pdf_class if states.is_self_loop(transition_id) else state.forward_pdf_class
     rows, frames = [], []
     for utt, alignment in alignments.items():
+        check_alignment_frames(utt, alignment, len(features[utt]))
         spans = tables.split_into_phones(alignment)
         phones = [0] + [span.phone for span in spans] + [0]
         for index, span in enumerate(spans):
