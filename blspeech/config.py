@@ -56,6 +56,11 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
+# Marks a setting that says how a run computes, not what: changing it between runs of one
+# experiment changes none of its outputs, so ``recipe_changes`` ignores it.
+HOW = {"changes_outputs": False}
+
+
 @dataclass
 class CorpusConfig:
     """Where the LDC-layout corpus is, and whether to synthesize it first."""
@@ -66,7 +71,7 @@ class CorpusConfig:
     speakers: int = 40
     eval_minutes: float = 15.0
     seed: int = 1
-    jobs: int = 2
+    jobs: int = field(default=2, metadata=HOW)
     # Corpus parts as LDC ships them (the synthesizer writes the same); relative paths are under `dir`.
     swb1: str = "LDC97S62"
     transcripts: str = "swb_ms98_transcriptions"
@@ -109,7 +114,7 @@ class FeatureConfig:
     speed_perturb: list[float] = field(default_factory=list)
     specaugment: bool = True
     specaugment_settings: SpecAugmentSettings = field(default_factory=SpecAugmentSettings)
-    jobs: int = 2
+    jobs: int = field(default=2, metadata=HOW)
 
 
 @dataclass
@@ -141,13 +146,13 @@ class TrainConfig:
     schedule: str = "cosine"
     grad_clip: float = 5.0
     validate_every_steps: int = 200
-    checkpoint_every_minutes: float = 5.0
-    keep_checkpoints: int = 3
+    checkpoint_every_minutes: float = field(default=5.0, metadata=HOW)
+    keep_checkpoints: int = field(default=3, metadata=HOW)
     average_best: int = 3
-    max_bad_steps: int = 20
-    num_workers: int = 0
-    threads: int = 0
-    device: str = "auto"
+    max_bad_steps: int = field(default=20, metadata=HOW)
+    num_workers: int = field(default=0, metadata=HOW)
+    threads: int = field(default=0, metadata=HOW)
+    device: str = field(default="auto", metadata=HOW)
     amp: bool = True
 
 
@@ -156,7 +161,7 @@ class DecodeConfig:
     """``device``: where the network computes the log-probabilities that decoding searches ("auto":
     a GPU when there is one, else the CPU; "cpu", "cuda", "cuda:N")."""
 
-    device: str = "auto"
+    device: str = field(default="auto", metadata=HOW)
     lm_order: int = 3
     arpa: str = ""
     beam_size: int = 50
@@ -195,9 +200,10 @@ class HybridConfig:
 
 @dataclass
 class Recipe:
-    """A whole experiment. ``exp_dir`` holds one sub-directory per model."""
+    """A whole experiment. ``exp_dir`` holds one sub-directory per model (and ``recipe.yaml``,
+    the recipe its outputs were made with)."""
 
-    exp_dir: str = "exp/swbd_mini"
+    exp_dir: str = field(default="exp/swbd_mini", metadata=HOW)
     seed: int = 1
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -306,6 +312,21 @@ def _is_free_mapping(recipe: Recipe, parts: list[str]) -> bool:
 
 def to_dict(recipe: Recipe) -> dict[str, Any]:
     return dataclasses.asdict(recipe)
+
+
+def recipe_changes(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """``key before -> after`` for every setting that differs between two recipes (or sections)
+    and decides what an experiment's outputs are (settings marked ``HOW`` are left out)."""
+    changes = []
+    for spec in dataclasses.fields(before):
+        if spec.metadata.get("changes_outputs", True) is False:
+            continue
+        key, old, new = f"{prefix}{spec.name}", getattr(before, spec.name), getattr(after, spec.name)
+        if dataclasses.is_dataclass(old):
+            changes += recipe_changes(old, new, f"{key}.")
+        elif old != new:
+            changes.append(f"{key} {old!r} -> {new!r}")
+    return changes
 
 
 def save_recipe(recipe: Recipe, path: str | Path) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from blspeech.allocator import retain_freed_memory
-from blspeech.config import ConfigError, Recipe, load_recipe, save_recipe
+from blspeech.config import ConfigError, Recipe, load_recipe, recipe_changes, save_recipe
 from blspeech.experiment import Experiment
 from blspeech.fileio import write_text_atomic
 from blspeech.training.checkpoint import RunExists
@@ -158,12 +158,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_recipe_unchanged(exp: Experiment) -> None:
+    """Refuse a recipe that differs from the one ``exp``'s outputs were made with.
+
+    Every stage skips outputs that are complete, so a run with, say, other units or more epochs
+    would silently reuse the old tokenizer or model and report them as the new recipe's.
+    """
+    recorded = exp.exp_dir / "recipe.yaml"
+    if not recorded.exists():
+        return
+    changes = recipe_changes(load_recipe(recorded), exp.recipe)
+    if changes:
+        raise ConfigError(f"{exp.exp_dir} holds outputs made with the recipe in {recorded}; this run changes "
+                          f"{'; '.join(changes)}. Run it in another exp_dir (--set exp_dir=...), or remove "
+                          f"{exp.exp_dir} to start it over")
+
+
 def run(recipe: Recipe, args: argparse.Namespace) -> None:
     """Run the selected stages of ``recipe`` under the experiment lock."""
     exp = Experiment(recipe)
     first, last = STAGES.index(args.stage), STAGES.index(args.stop_stage)
     if first > last:
         raise ConfigError(f"--stage {args.stage} comes after --stop-stage {args.stop_stage}")
+    check_recipe_unchanged(exp)
     # Under torchrun every rank runs this; rank 0 alone holds the lock and writes shared files.
     leader = int(os.environ.get("RANK", "0")) == 0
     with ExperimentLock(exp.exp_dir) if leader else contextlib.nullcontext():

@@ -77,3 +77,23 @@ def test_save_round_trip(tmp_path):
 @pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
 def test_shipped_recipes_load(path):
     load_recipe(path)
+
+
+def test_a_run_that_changes_what_an_experiment_made_is_refused(tmp_path, capsys):
+    from blspeech.config import recipe_changes
+    from blspeech.experiment import Experiment
+    from blspeech.train import check_recipe_unchanged, main
+
+    tiny = Path(__file__).parents[1] / "recipes" / "tiny.yaml"
+    first = load_recipe(tiny, [f"exp_dir={tmp_path}"])
+    save_recipe(first, tmp_path / "recipe.yaml")  # what the first run recorded
+    # Settings of how a run computes (threads, workers, devices, checkpoint cadence) may change.
+    check_recipe_unchanged(Experiment(load_recipe(tiny, [f"exp_dir={tmp_path}", "train.threads=2", "features.jobs=1"])))
+    changed = load_recipe(tiny, [f"exp_dir={tmp_path}", "units.vocab_size=30", "train.epochs=99"])
+    assert recipe_changes(first, changed) == [f"units.vocab_size {first.units.vocab_size!r} -> 30",
+                                              f"train.epochs {first.train.epochs!r} -> 99"]
+    # Every stage would find its outputs complete and report the old tokenizer and model as new.
+    assert main([str(tiny), "--set", f"exp_dir={tmp_path}", "--set", "train.epochs=99"]) == 2
+    error = capsys.readouterr().err
+    assert f"{tmp_path} holds outputs made with the recipe in {tmp_path / 'recipe.yaml'}" in error
+    assert f"train.epochs {first.train.epochs!r} -> 99" in error and "another exp_dir" in error
