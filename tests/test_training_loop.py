@@ -135,6 +135,12 @@ def test_nan_in_every_batch_stops_the_run(tmp_path):
         trainer.fit()
 
 
+@pytest.mark.parametrize("setting", [{"validate_every_steps": 0}, {"epochs": 0}])
+def test_settings_that_leave_nothing_to_do_are_named(tmp_path, setting):
+    with pytest.raises(ValueError, match="train.validate_every_steps and train.epochs must be >= 1"):
+        make_trainer(tmp_path, "run", **setting)
+
+
 def test_consecutive_bad_batches_are_counted_across_a_resume(tmp_path):
     trainer = make_trainer(tmp_path, "run")
     trainer.bad_in_a_row = 7
