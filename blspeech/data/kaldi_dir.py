@@ -131,7 +131,12 @@ class DataDir:
         return data
 
     def validate(self, where: str | Path = "<data dir>") -> None:
-        """Check the cross-table rules Kaldi's validate_data_dir.sh checks; raise naming the culprit."""
+        """Check the cross-table rules the package relies on (a subset of Kaldi's validate_data_dir.sh:
+        every utterance has a speaker, text and segments name known utterances and recordings,
+        segment times are ordered, every utterance has audio, features and CMVN stats belong to
+        this dir's utterances and speakers); raise naming the culprit. Not checked: Kaldi's rule
+        that sorting by speaker keeps utterance order (speaker ids as prefixes of utterance ids),
+        which only Kaldi's own tools need."""
         for utt, spk in self.utt2spk.items():
             if not spk:
                 raise DataDirError(f"{where}/utt2spk: utterance {utt} has no speaker")
