@@ -14,11 +14,11 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from blspeech.data.kaldi_dir import DataDir
+from blspeech.data.kaldi_dir import DataDir, Segment, read_table
 from blspeech.experiment import Experiment
 from blspeech.fileio import atomic_write, write_text_atomic
 from blspeech.score import score
@@ -30,12 +30,18 @@ GMM_ROW = "gmm-hmm (alignments)"  # the results.md row of a hybrid recipe's own 
 MODE_NAMES = {"greedy": "CTC, greedy", "lm": "CTC, lexicon + LM beam search", "graph": "hybrid, HCLG"}
 
 
-def write_reference_stm(data: DataDir, path: Path) -> None:
-    """An stm for a data dir that has none: one segment per utterance, speaker = Kaldi speaker."""
+def write_reference_stm(data: DataDir, path: Path, durations: Mapping[str, float]) -> None:
+    """An stm for a data dir that has none: one segment per utterance, speaker = Kaldi speaker.
+
+    Without ``segments`` every utterance is a recording of its own from 0 to its duration
+    (``durations``, seconds), as the hypotheses' ctm places it; one without a duration (no
+    features, so never decoded) gets 0.01 s, and its words all count as deletions.
+    """
+    segments = data.segments or {utt: Segment(utt, 0.0, durations.get(utt, 0.01)) for utt in data.utt2spk}
     with atomic_write(path) as handle:
         handle.write(';; LABEL "O" "Overall" "Overall"\n')
-        for utt in sorted(data.segments, key=lambda u: (data.segments[u].recording, data.segments[u].start)):
-            seg = data.segments[utt]
+        for utt in sorted(segments, key=lambda u: (segments[u].recording, segments[u].start)):
+            seg = segments[utt]
             file, channel = data.reco2file_and_channel.get(seg.recording, (seg.recording, "A"))
             handle.write(f"{file} {channel} {data.utt2spk[utt]} {seg.start:.2f} {seg.end:.2f} <O> {data.text[utt]}\n")
 
@@ -56,12 +62,17 @@ def reference_files(exp: Experiment, set_name: str) -> tuple[Path, Path | None]:
     test sets' one, so dev and test follow the same hub5 mapping rules."""
     directory = exp.data_dir(set_name)
     stm = directory / "stm"
-    if not stm.exists():
+    if not stm.exists():  # written each time, so it follows the data dir
         stm = exp.exp_dir / f"{set_name}.stm"
-        if not stm.exists():
-            write_reference_stm(DataDir.read(directory), stm)
+        write_reference_stm(DataDir.read(directory), stm, _durations(directory, exp.recipe.features.frame_shift_ms))
     candidates = [directory / "glm"] + [exp.data_dir(name) / "glm" for name in exp.recipe.data.test_sets]
     return stm, next((glm for glm in candidates if glm.exists()), None)
+
+
+def _durations(directory: Path, frame_shift_ms: float) -> dict[str, float]:
+    """Seconds per utterance from its feature frames (what the decoder saw), or {} before features exist."""
+    frames = directory / "utt2num_frames"
+    return {utt: int(n) * frame_shift_ms / 1000 for utt, n in read_table(frames).items()} if frames.exists() else {}
 
 
 def score_model(exp: Experiment, model_name: str) -> ModelResult:

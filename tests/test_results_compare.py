@@ -39,3 +39,22 @@ def test_one_row_per_experiment_model_and_decoding(tmp_path):
 def test_an_unscored_experiment_is_named(tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 1
     assert "missing/results.json: no results" in capsys.readouterr().err
+
+
+def test_a_set_without_segments_is_scored_one_recording_per_utterance(tmp_path):
+    from blspeech.data.kaldi_dir import DataDir
+    from blspeech.results import write_reference_stm
+    from blspeech.score import score, write_ctm
+
+    data = DataDir(wav_scp={"s1-a": "a.wav", "s1-b": "b.wav", "s1-c": "c.wav"},
+                   text={"s1-a": "hello world", "s1-b": "good morning", "s1-c": "too short"},
+                   utt2spk={"s1-a": "s1", "s1-b": "s1", "s1-c": "s1"})
+    # s1-c has no features (too short for a window), so no duration and no hypothesis.
+    write_reference_stm(data, tmp_path / "dev.stm", {"s1-a": 2.0, "s1-b": 1.5})
+    lines = (tmp_path / "dev.stm").read_text().splitlines()[1:]
+    assert lines == ["s1-a A s1 0.00 2.00 <O> hello world", "s1-b A s1 0.00 1.50 <O> good morning",
+                     "s1-c A s1 0.00 0.01 <O> too short"]
+    hyps = {"s1-a": [("hello", 0.2, 0.4), ("world", 0.8, 0.5)], "s1-b": [("good", 0.1, 0.3), ("morning", 0.5, 0.6)]}
+    write_ctm(tmp_path / "hyp.ctm", hyps, None, None)  # as decoding writes it for such a set
+    report = score(tmp_path / "dev.stm", tmp_path / "hyp.ctm", out_dir=tmp_path / "score")
+    assert (report.total.correct, report.total.deletions, report.total.errors) == (4, 2, 2)
