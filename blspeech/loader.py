@@ -179,7 +179,7 @@ class FeatureDataset(Dataset):
         self._global_stats = sum_stats(speaker_stats.values()) if cmvn == "global" else None
 
         self.skips = SkipLog(f"FeatureDataset({root})")
-        kept: list[str] = []
+        candidates: list[str] = []
         for utt in data.utterances:
             if utt not in data.feats_scp:
                 self.skips.skip(utt, "missing from feats.scp")
@@ -187,6 +187,13 @@ class FeatureDataset(Dataset):
                 self.skips.skip(utt, "no target")
             elif cmvn == "speaker" and data.utt2spk[utt] not in speaker_stats:
                 self.skips.skip(utt, "speaker has no CMVN stats in cmvn.scp")
+            else:
+                candidates.append(utt)
+        frames = dict(zip(candidates, _read_num_frames(root, data.feats_scp, candidates))) if candidates else {}
+        kept: list[str] = []
+        for utt in candidates:
+            if frames[utt] < 1:  # a feats.scp made elsewhere may hold an empty matrix
+                self.skips.skip(utt, "its feature matrix has no frames")
             else:
                 self.skips.ok()
                 kept.append(utt)
@@ -198,7 +205,7 @@ class FeatureDataset(Dataset):
         self._rxspecifiers = [data.feats_scp[utt] for utt in kept]
         self._stats = [speaker_stats[data.utt2spk[utt]] for utt in kept] if cmvn == "speaker" else None
         self._targets = None if targets is None else [targets[utt] for utt in kept]
-        self.num_frames = _read_num_frames(root, data.feats_scp, kept)
+        self.num_frames = [frames[utt] for utt in kept]
         self._feats_scp = root / "feats.scp"
 
     @property

@@ -104,6 +104,14 @@ def test_missing_feats_and_targets_are_counted_skips(tmp_path):
     assert dataset[2].target.tolist() == [4, 5, 6] and dataset[2].target.dtype == torch.long
 
 
+@pytest.mark.parametrize("frames_table", [True, False])
+def test_an_empty_feature_matrix_is_a_counted_skip(tmp_path, frames_table):
+    make_feature_dir(tmp_path, {"a": 10, "b": 0, "c": 14}, frames_table=frames_table)
+    dataset = FeatureDataset(tmp_path, cmvn="none")
+    assert dataset.utt_ids == ["a", "c"] and dataset.num_frames == [10, 14]
+    assert dataset.skips.reasons == {"its feature matrix has no frames": 1}
+
+
 def test_unreadable_ark_names_the_utterance(tmp_path):
     make_feature_dir(tmp_path, {"a": 10, "b": 12})
     (tmp_path / "feats.ark").write_bytes(b"")
