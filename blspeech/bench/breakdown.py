@@ -81,6 +81,7 @@ def convolution_flops(step: Callable[[], None]) -> float:
 def profile_once(step: Callable[[], None], device: torch.device) -> dict[str, float]:
     """Milliseconds of self time per category in one call of ``step()``."""
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    synchronize(device)  # work queued before the call must not land in its wall time
     with profile(activities=activities) as profiler:
         start = time.perf_counter()
         step()

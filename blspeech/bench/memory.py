@@ -16,7 +16,9 @@ peak is the peak of live memory rather than of whatever the allocator happened t
 (which made the same measurement differ by 50% between runs).
 
 CUDA: ``torch.cuda.max_memory_allocated`` during the step minus the memory allocated before
-it, the same quantity as PyTorch's caching allocator counts it.
+it, the same quantity as PyTorch's caching allocator counts it. The children keep cuDNN's
+default algorithm choice (benchmark mode off, unlike the timings): with it on, the measured
+training step, the first, would also hold the workspaces of cuDNN's algorithm trials.
 """
 
 from __future__ import annotations

@@ -304,7 +304,8 @@ def format_claim(groups: Sequence[PairGroup]) -> str:
              f"Below target: {len(by_median)} by the median, {len(by_best)} by the fastest repeat.")
     if not by_median:
         return intro
-    return (intro + " Those below by the median (median / best; *Where the time goes* profiles each of them):\n\n"
+    return (intro + " Those below by the median (median / best; *Where the time goes* profiles each of them "
+            "run eagerly; under torch.compile the profiler sees compiled kernels, not the model's operators):\n\n"
             + "\n".join(f"- {check.line}" for check in by_median))
 
 

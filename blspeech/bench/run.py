@@ -185,7 +185,8 @@ def run_benchmark(plan: BenchPlan, command: str, note: str = "", results_files: 
         "(the bL widening convs) and inputs of at most 20480 values to its slower non-oneDNN path (the "
         "training batches here are larger)."]
     if device.type == "cuda":
-        notes.append(f"cuDNN benchmark mode (fastest algorithm per shape, as in training): on; "
+        notes.append(f"cuDNN benchmark mode (fastest algorithm per shape, as in training): on for the timings, off "
+                     f"in the peak-memory processes (whose peaks would otherwise include its algorithm trials); "
                      f"TF32 for convolutions: {torch.backends.cudnn.allow_tf32}; float32 matmul "
                      f"precision (the models' output layer): {torch.get_float32_matmul_precision()}.")
     return BenchResults(machine=machine, limits=limits, cpu_share=cpu_share, groups=groups,
