@@ -94,7 +94,10 @@ def stage_units(exp: Experiment, args: argparse.Namespace) -> None:
         if exp.recipe.hybrid.build_system:
             from blspeech.hybrid_system import build_hybrid_system
 
-            build_hybrid_system(exp.train_dir, exp.train_dir / "text", exp.gmm_system_dir,
+            # The LM and vocabulary from the training text as it is, not from a speed-perturbed
+            # copy (every sentence three times would change the n-gram discounts).
+            lm_text = exp.data_dir(exp.recipe.data.train_set) / "text"
+            build_hybrid_system(exp.train_dir, lm_text, exp.gmm_system_dir,
                                 dev_dir=exp.data_dir(exp.recipe.data.dev_set), lm_order=exp.recipe.decode.lm_order)
         else:
             log.info("units: the hybrid model's units are the pdfs of the recipe's Kaldi tree")
