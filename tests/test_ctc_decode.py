@@ -271,3 +271,11 @@ def test_dev_wer_of_a_hypothesis_without_reference_names_it():
     assert text_wer({"u1": "a b x"}, {"u1": "a b c", "u2": "d"}) == pytest.approx(100 / 3)
     with pytest.raises(ValueError, match="1 decoded utterances have no reference text, e.g. u2"):
         text_wer({"u1": "a b", "u2": "c"}, {"u1": "a b"})
+
+
+def test_a_best_point_on_the_edge_of_the_grid_is_warned_about(caplog):
+    caplog.set_level(logging.INFO, logger="blspeech")
+    tune_lm_params(lambda w, s: abs(w - 1.0) + abs(s - 0.5), lm_weights=[0.5, 1.0, 1.5], word_scores=[0.0, 0.5, 1.0])
+    assert "on the edge of the grid" not in caplog.text  # an inside optimum
+    tune_lm_params(lambda w, s: w - s, lm_weights=[0.5, 1.0, 1.5], word_scores=[0.0, 0.5, 1.0])
+    assert "the best point is on the edge of the grid (lm_weight 0.5, word_score 1)" in caplog.text

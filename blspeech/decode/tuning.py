@@ -61,4 +61,10 @@ def tune_lm_params(
             table.append(GridPoint(lm_weight, word_score, wer))
     best = min(table, key=lambda point: point.wer)
     logger.info("tuning: best lm_weight=%g word_score=%g dev WER %.2f%%", best.lm_weight, best.word_score, best.wer)
+    edges = [f"{name} {value:g}" for name, value, grid in (("lm_weight", best.lm_weight, lm_weights),
+                                                             ("word_score", best.word_score, word_scores))
+             if len(grid) > 1 and value in (min(grid), max(grid))]
+    if edges:  # the optimum may lie beyond the grid
+        logger.warning("tuning: the best point is on the edge of the grid (%s); a wider grid may do better",
+                       ", ".join(edges))
     return TuningResult(best, table)
