@@ -209,3 +209,21 @@ def test_retiming_keeps_every_line_and_number():
     assert [(line.number, line.words) for line in lines] == [(line.number, line.words) for line in original]
     times = [t for line in lines for t in (line.start, line.end)]
     assert times == pytest.approx([0.0, 0.4, 0.4, 2.5, 2.5, 2.8, 2.8, 3.1, 3.1, 4.0])
+
+
+def test_an_utterance_with_a_speech_piece_the_engine_left_silent_comes_back_empty(monkeypatch):
+    import blspeech.corpus.utterances as utterances
+
+    class SilentOnUh:
+        """Speaks every text but "uh", which it renders as silence."""
+
+        def synthesize(self, texts, voice):
+            return [np.zeros(4000, dtype=np.float32) if text == "uh" else
+                    0.3 * np.sin(np.arange(4000, dtype=np.float32) / 5) for text in texts]
+
+    monkeypatch.setattr(utterances, "engine_by_name", lambda name: SilentOnUh())
+    voice = Voice("espeak-ng", "en", "m", 50, 1.0, 1.0)
+    pieces = [plan_pieces("well i think so [laughter]"), plan_pieces("[laughter] uh [laughter]")]
+    spoken, silent = render_utterances(voice, pieces, [1, 2])
+    assert len(spoken) > 0
+    assert len(silent) == 0  # laughter alone would pass for "uh": the caller skips it instead

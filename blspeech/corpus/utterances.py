@@ -70,7 +70,9 @@ def render_utterances(voice: Voice, utterances: Sequence[tuple[Piece, ...]], see
 
     All speech runs go to the engine in one batch (festival starts once). Pauses between pieces
     and the event sounds are drawn from ``np.random.default_rng(seed)`` per utterance, so an
-    utterance's audio depends only on its own seed.
+    utterance's audio depends only on its own seed. An utterance with a speech piece the engine
+    left silent comes back empty, as one the caller skips: its transcript would name words
+    nobody says.
     """
     if len(utterances) != len(seeds):
         raise ValueError(f"got {len(utterances)} utterances but {len(seeds)} seeds")
@@ -81,12 +83,16 @@ def render_utterances(voice: Voice, utterances: Sequence[tuple[Piece, ...]], see
     for pieces, seed in zip(utterances, seeds):
         rng = np.random.default_rng(seed)
         parts: list[np.ndarray] = []
+        silent_speech = False
         for piece in pieces:
             if parts:
                 parts.append(np.zeros(int(rng.uniform(0.06, 0.2) * RATE), dtype=np.float32))
             if piece.sound is None:
-                parts.append(set_level(trim_silence(next(spoken)), UTTERANCE_RMS))
+                speech = trim_silence(next(spoken))
+                silent_speech |= len(speech) == 0
+                parts.append(set_level(speech, UTTERANCE_RMS))
             else:
                 parts.append(NON_SPEECH_SOUNDS[piece.sound](rng, f0))
-        waves.append(np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, dtype=np.float32))
+        audible = parts and not silent_speech
+        waves.append(np.concatenate(parts).astype(np.float32) if audible else np.zeros(0, dtype=np.float32))
     return waves
