@@ -16,10 +16,18 @@ def pick_device(name: str, setting: str = "train.device") -> torch.device:
     """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type != "cuda":
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{setting} {name!r} is not a device this package runs on: give auto, cpu, cuda or cuda:N")
+    if device.type == "cpu":
         return device
-    index = device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank = os.environ.get("LOCAL_RANK", "0")
+    if device.index is None and not local_rank.isdigit():
+        raise ValueError(f"{setting} {name!r}: LOCAL_RANK={local_rank!r} (set by torchrun) is not a GPU index")
+    index = device.index if device.index is not None else int(local_rank)
     if index >= torch.cuda.device_count():
         fewer_ranks = "start fewer torchrun ranks per machine or " if "LOCAL_RANK" in os.environ else ""
         raise ValueError(f"{setting} {name!r} needs GPU {index}, but this machine has "

@@ -16,24 +16,35 @@ from typing import IO, Iterator
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on clean exit fsync it and rename it over ``path``.
+    """Open a temporary file beside ``path``; on clean exit fsync it, rename it over ``path`` and
+    fsync the directory, so the new name survives a power loss too.
 
     On an exception (disk full, permission error, interruption) the temporary file is removed
-    and any previous ``path`` is left untouched.
+    and any previous ``path`` is left untouched. A symlink is written through (its target is
+    replaced), and a file that exists keeps its permissions.
     """
-    target = Path(path)
+    target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent)
     binary = "b" in mode
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode open() would
+    try:
+        permissions = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        permissions = 0o666 & ~umask  # mkstemp makes 0600; give a new file the mode open() would
+    os.chmod(tmp_name, permissions)
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
@@ -58,7 +69,7 @@ def remove_interrupted_writes(path: str | os.PathLike) -> int:
     (a feature archive), so a stage that is the only writer of ``path`` calls this before
     rewriting it. Returns how many were removed.
     """
-    target = Path(path)
+    target = Path(path).resolve()  # where atomic_write puts them, through a symlink too
     leftovers = list(target.parent.glob(glob.escape(_temporary_prefix(target)) + "?" * 8 + ".tmp"))
     for leftover in leftovers:
         leftover.unlink(missing_ok=True)

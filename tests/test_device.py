@@ -29,3 +29,15 @@ def test_auto_is_the_cpu_without_a_gpu():
 def test_a_missing_gpu_is_an_error_naming_the_setting():
     with pytest.raises(ValueError, match=r"decode.device 'cuda:1' needs GPU 1, but this machine has 0"):
         decoding_device(load_recipe(RECIPE, ["decode.device=cuda:1"]))
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "meta", "mps"])
+def test_a_device_name_this_package_does_not_run_on_names_the_setting(name):
+    with pytest.raises(ValueError, match=f"decode.device {name!r} is not a device this package runs on"):
+        pick_device(name, "decode.device")
+
+
+def test_a_bad_local_rank_names_the_setting(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "x")
+    with pytest.raises(ValueError, match="train.device 'cuda': LOCAL_RANK='x'"):
+        pick_device("cuda")

@@ -27,3 +27,15 @@ def test_mode_follows_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_rewrite_keeps_the_files_permissions_and_writes_through_a_symlink(tmp_path):
+    script = tmp_path / "run.sh"
+    write_text_atomic(script, "echo old\n")
+    script.chmod(0o750)
+    write_text_atomic(script, "echo new\n")
+    assert script.stat().st_mode & 0o777 == 0o750 and script.read_text() == "echo new\n"
+    link = tmp_path / "link.txt"
+    link.symlink_to(script)
+    write_text_atomic(link, "echo through\n")
+    assert link.is_symlink() and script.read_text() == "echo through\n"
