@@ -161,6 +161,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def shared_dir(exp: Experiment, stage: str) -> Path | None:
+    """The directory ``stage`` writes that other experiments may share (recipes of one corpus
+    share its corpus and data dirs), or None. A run holds its lock for the stage, so two runs
+    never prepare the same data at once, deleting each other's temporary files."""
+    if stage == "corpus" and exp.recipe.corpus.synthesize:
+        return exp.corpus_dir
+    return exp.data_root if stage in ("prep", "features") else None
+
+
 def check_recipe_unchanged(exp: Experiment) -> None:
     """Refuse a recipe that differs from the one ``exp``'s outputs were made with.
 
@@ -191,7 +200,9 @@ def run(recipe: Recipe, args: argparse.Namespace) -> None:
             save_recipe(recipe, exp.exp_dir / "recipe.yaml")
         for name in STAGES[first : last + 1]:
             log.info("=== stage %s ===", name)
-            STAGE_FUNCTIONS[name](exp, args)
+            shared = shared_dir(exp, name) if leader else None
+            with ExperimentLock(shared) if shared is not None else contextlib.nullcontext():
+                STAGE_FUNCTIONS[name](exp, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,8 @@
 """How the main job wires its stages: what each stage is handed."""
 
 import argparse
+import os
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +25,14 @@ def test_the_gmm_system_trains_on_the_training_dir_and_takes_its_lm_from_the_pla
     stage_units(exp, argparse.Namespace())
     assert handed["data"] == exp.train_dir  # train_sp with speed perturbation: its audio is the GMM's data
     assert handed["text"] == tmp_path / "data" / "train" / "text"  # never train_sp's tripled sentences
+
+
+def test_a_data_dir_another_run_is_preparing_is_refused(tmp_path, capsys):
+    from blspeech.train import main
+    from blspeech.training.lock import ExperimentLock
+
+    settings = ["--set", f"exp_dir={tmp_path / 'exp'}", "--set", f"data.dir={tmp_path / 'data'}",
+                "--set", f"corpus.dir={tmp_path / 'corpus'}", "--stage", "prep", "--stop-stage", "prep"]
+    with ExperimentLock(tmp_path / "data"):  # another recipe on the same corpus, preparing its data
+        assert main([str(Path(__file__).parents[1] / "recipes" / "tiny.yaml"), *settings]) == 2
+    assert f"{tmp_path / 'data'} is in use by pid {os.getpid()}" in capsys.readouterr().err
