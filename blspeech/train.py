@@ -77,15 +77,17 @@ def stage_prep(exp: Experiment, args: argparse.Namespace) -> None:
 
 def stage_features(exp: Experiment, args: argparse.Namespace) -> None:
     """Speed perturbation (optional), then fbank + CMVN stats for every set (complete sets are kept)."""
-    from blspeech.features.compute import compute_features
+    from blspeech.features.compute import check_same_sample_rate, compute_features
     from blspeech.features.speed_perturb import speed_perturb_data_dir
 
     feats = exp.recipe.features
     if feats.speed_perturb and not (exp.train_dir / "wav.scp").exists():
         speed_perturb_data_dir(exp.data_dir(exp.recipe.data.train_set), exp.train_dir, feats.speed_perturb)
-    for directory in [exp.train_dir, *(exp.data_dir(name) for name in exp.eval_sets)]:
+    directories = [exp.train_dir, *(exp.data_dir(name) for name in exp.eval_sets)]
+    for directory in directories:
         compute_features(directory, num_mel_bins=feats.num_mel_bins, frame_length_ms=feats.frame_length_ms,
                          frame_shift_ms=feats.frame_shift_ms, dither=feats.dither, jobs=feats.jobs)
+    check_same_sample_rate(directories)
 
 
 def stage_units(exp: Experiment, args: argparse.Namespace) -> None:

@@ -107,6 +107,28 @@ def test_complete_output_is_kept_and_option_changes_are_refused(tmp_path):
     assert kaldiio.load_mat(read_table(tmp_path / "feats.scp")["spk1-recA-0000"]).shape[1] == 64
 
 
+def test_sets_at_different_sample_rates_are_refused(tmp_path):
+    from blspeech.features.compute import check_same_sample_rate, recorded_sample_rate
+
+    train, test = tmp_path / "train", tmp_path / "test"
+    for root in (train, test):
+        root.mkdir()
+        make_data_dir(root)
+    data = DataDir.read(test)  # the test set's audio at 16 kHz
+    for name, path in data.wav_scp.items():
+        samples, _ = soundfile.read(path)
+        soundfile.write(path, np.repeat(samples, 2), 2 * RATE, subtype="PCM_16")
+    compute_features(train, jobs=1)
+    compute_features(test, jobs=1)
+    assert (recorded_sample_rate(train), recorded_sample_rate(test)) == (RATE, 2 * RATE)
+    assert "--sample-frequency=8000" in (train / "fbank.conf").read_text().splitlines()
+    check_same_sample_rate([train, train])
+    # Same options, same bins: a model trained on one would read the other's bins as other frequencies.
+    with pytest.raises(DataDirError, match=rf"{train} has features of 8000 Hz audio but {test} of 16000 Hz"):
+        check_same_sample_rate([train, test])
+    assert compute_features(test, jobs=1).done == 3  # the rate line does not count as another option
+
+
 def test_missing_cmvn_stats_are_added_to_existing_features(tmp_path):
     make_data_dir(tmp_path)
     compute_features(tmp_path, jobs=1, cmvn=False)

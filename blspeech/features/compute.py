@@ -49,6 +49,7 @@ from blspeech.skips import SkipLog
 logger = logging.getLogger("blspeech")
 
 OPTIONS_FILE = "fbank.conf"
+SAMPLE_FREQUENCY = "--sample-frequency="
 OUTPUT_FILES = ("feats.ark", "utt2num_frames", "cmvn.ark", "cmvn.scp", OPTIONS_FILE, "feats.scp")
 
 
@@ -86,12 +87,34 @@ def _run_jobs(jobs: list[RecordingJob], processes: int, description: str) -> Ite
 
 def _check_same_options(root: Path, options: FbankOptions) -> None:
     recorded = root / OPTIONS_FILE
-    if recorded.is_file() and recorded.read_text(encoding="utf-8") != options.kaldi_config():
+    if not recorded.is_file():
+        return
+    lines = recorded.read_text(encoding="utf-8").split()
+    if [line for line in lines if not line.startswith(SAMPLE_FREQUENCY)] != options.kaldi_config().split():
         raise ValueError(
-            f"{root}/feats.scp was computed with other options ({recorded}: "
-            f"{' '.join(recorded.read_text(encoding='utf-8').split())}) than requested "
+            f"{root}/feats.scp was computed with other options ({recorded}: {' '.join(lines)}) than requested "
             f"({' '.join(options.kaldi_config().split())}); pass overwrite=True (--overwrite) to recompute"
         )
+
+
+def recorded_sample_rate(data_dir: str | os.PathLike) -> int | None:
+    """The sample rate a data dir's features were computed at (its ``fbank.conf``), or None when
+    it does not say (features computed elsewhere or by an earlier version)."""
+    recorded = Path(data_dir) / OPTIONS_FILE
+    lines = recorded.read_text(encoding="utf-8").split() if recorded.is_file() else []
+    rates = [int(line.removeprefix(SAMPLE_FREQUENCY)) for line in lines if line.startswith(SAMPLE_FREQUENCY)]
+    return rates[0] if rates else None
+
+
+def check_same_sample_rate(data_dirs: Sequence[str | os.PathLike]) -> None:
+    """Raise naming two data dirs whose features were computed at different sample rates: a model
+    trained on one would read the other's mel bins as other frequencies."""
+    known = [(Path(d), rate) for d in data_dirs if (rate := recorded_sample_rate(d)) is not None]
+    for directory, rate in known[1:]:
+        first, first_rate = known[0]
+        if rate != first_rate:
+            raise DataDirError(f"{first} has features of {first_rate} Hz audio but {directory} of {rate} Hz: "
+                               f"resample one in its wav.scp (e.g. 'sox FILE -r {first_rate} -t wav - |')")
 
 
 def _check_one_sample_rate(root: Path, recording: RecordingFeatures, first: RecordingFeatures) -> None:
@@ -147,12 +170,14 @@ def compute_features(
 
     accumulator = CmvnAccumulator()
     num_frames: dict[str, str] = {}
+    rates: list[int] = []
 
     def good_utterances() -> Iterator[tuple[str, np.ndarray]]:
         first: RecordingFeatures | None = None
         for recording in _run_jobs(recording_jobs(data, options), jobs, f"fbank {root.name}"):
             first = recording if first is None else first
             _check_one_sample_rate(root, recording, first)
+            rates[:] = [first.sample_rate]
             for result in recording.utterances:
                 if result.feats is None:
                     log.skip(result.utt_id, result.skip_reason)
@@ -169,7 +194,7 @@ def compute_features(
     write_table(root / "utt2num_frames", num_frames)
     if cmvn:
         write_cmvn_stats(root, accumulator.stats)
-    write_text_atomic(root / OPTIONS_FILE, options.kaldi_config())
+    write_text_atomic(root / OPTIONS_FILE, options.kaldi_config(rates[0]))
     write_table(root / "feats.scp", entries)
     log.summary()
     return log

@@ -47,8 +47,9 @@ class FbankOptions:
         """Samples in one analysis window (Kaldi truncates ms * rate / 1000)."""
         return int(sample_rate * self.frame_length_ms / 1000.0)
 
-    def kaldi_config(self) -> str:
-        """The options as a Kaldi config file (``compute-fbank-feats --config=...`` reads it)."""
+    def kaldi_config(self, sample_rate: int | None = None) -> str:
+        """The options as a Kaldi config file (``compute-fbank-feats --config=...`` reads it), with
+        the audio's ``--sample-frequency`` when given (Kaldi refuses audio at another rate)."""
         lines = [
             f"--num-mel-bins={self.num_mel_bins}",
             f"--frame-length={self.frame_length_ms:g}",
@@ -58,6 +59,8 @@ class FbankOptions:
             f"--low-freq={self.low_freq:g}",
             f"--high-freq={self.high_freq:g}",
         ]
+        if sample_rate is not None:
+            lines.append(f"--sample-frequency={sample_rate}")
         return "\n".join(lines) + "\n"
 
 
