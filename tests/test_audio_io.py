@@ -38,6 +38,15 @@ def test_a_failing_command_is_named_with_its_stderr(tmp_path):
     assert "can't open" in str(err.value).lower() or "no such file" in str(err.value).lower()
 
 
+def test_a_failing_stage_before_the_last_fails_the_command(wav, tmp_path):
+    path, _ = wav
+    # The last stage alone succeeds, on a cut input: without pipefail this read 0.5 s as the recording.
+    with pytest.raises(AudioError, match="exit code 1"):
+        load_recording(f"head -c 8044 {path} | (cat; false) | cat |")
+    with pytest.raises(AudioError, match="missing.wav"):
+        load_recording(f"cat {tmp_path / 'missing.wav'} | sox -t wav - -t wav - |")
+
+
 def test_a_command_printing_no_audio_is_named():
     with pytest.raises(AudioError, match="echo hello"):
         load_recording("echo hello |")

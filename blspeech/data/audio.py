@@ -26,7 +26,9 @@ def load_recording(wav_scp_value: str) -> tuple[np.ndarray, int]:
     value = wav_scp_value.strip()
     if value.endswith("|"):
         command = value[:-1].strip()
-        done = subprocess.run(command, shell=True, capture_output=True, check=False)
+        # pipefail: a failing stage before the last (a missing file fed to sox | ...) must fail
+        # the command, not leave the last stage to turn its empty or cut input into audio.
+        done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, check=False)
         if done.returncode != 0:
             stderr = done.stderr.decode(errors="replace").strip()
             raise AudioError(f"wav.scp command failed with exit code {done.returncode}: {command!r}: {stderr}")
