@@ -58,3 +58,17 @@ def test_a_set_without_segments_is_scored_one_recording_per_utterance(tmp_path):
     write_ctm(tmp_path / "hyp.ctm", hyps, None, None)  # as decoding writes it for such a set
     report = score(tmp_path / "dev.stm", tmp_path / "hyp.ctm", out_dir=tmp_path / "score")
     assert (report.total.correct, report.total.deletions, report.total.errors) == (4, 2, 2)
+
+
+def test_a_set_without_segments_scored_as_trn_pairs_utterances_by_id(tmp_path):
+    from blspeech.data.kaldi_dir import DataDir
+    from blspeech.results import write_reference_stm
+    from blspeech.score import score, sctk_available, write_trn
+
+    utts = {"s1-2": "hello there", "s1-10": "good morning"}  # unpadded: byte order is not number order
+    data = DataDir(wav_scp={u: f"{u}.wav" for u in utts}, text=dict(utts), utt2spk={u: "s1" for u in utts})
+    write_reference_stm(data, tmp_path / "dev.stm", {u: 2.0 for u in utts})
+    write_trn(tmp_path / "hyp.trn", {u: text.split() for u, text in utts.items()}, data.utt2spk)
+    for backend in ["builtin"] + (["sclite"] if sctk_available() else []):
+        report = score(tmp_path / "dev.stm", tmp_path / "hyp.trn", out_dir=tmp_path / backend, backend=backend)
+        assert (report.total.correct, report.total.errors) == (4, 0), backend

@@ -112,17 +112,17 @@ def test_write_trn_round_trip_with_speaker_prefix(tmp_path):
 
 def test_trn_pairing_by_speaker_prefix_and_order(tmp_path):
     utterances = read_trn_text(tmp_path, "b (sw_1_A-002)\na (sw_1_A-001)\nc (sw_1_AB-001)\n")
-    pairs = pair_with_segments(utterances, {"sw_1_A": ["s1", "s2"], "sw_1_AB": ["s3"]}, "hyp.trn")
+    pairs = pair_with_segments(utterances, {"sw_1_A": ["s1", "s2"], "sw_1_AB": ["s3"]}, "hyp.trn", str)
     assert [(segment, u.text) for segment, u in pairs] == [("s1", "a"), ("s2", "b"), ("s3", "c")]
     with pytest.raises(ScoreInputError, match="speaker 'sw_1_A' has 3 scored reference segments but 2 trn utterances"):
-        pair_with_segments(utterances, {"sw_1_A": ["s1", "s2", "s4"], "sw_1_AB": ["s3"]}, "hyp.trn")
+        pair_with_segments(utterances, {"sw_1_A": ["s1", "s2", "s4"], "sw_1_AB": ["s3"]}, "hyp.trn", str)
     with pytest.raises(ScoreInputError, match="hyp.trn:3: utterance id 'sw_1_AB-001' does not start with any reference speaker"):
-        pair_with_segments(utterances, {"sw_1_A": ["s1", "s2"], "sw_1_X": []}, "hyp.trn")
+        pair_with_segments(utterances, {"sw_1_A": ["s1", "s2"], "sw_1_X": []}, "hyp.trn", str)
 
 
 def test_trn_ids_with_unpadded_numbers_pair_in_time_order(tmp_path):
     utterances = read_trn_text(tmp_path, "good morning (sw_1_A-10)\nhello there (sw_1_A-2)\n")
-    pairs = pair_with_segments(utterances, {"sw_1_A": ["at 2 s", "at 10 s"]}, "hyp.trn")
+    pairs = pair_with_segments(utterances, {"sw_1_A": ["at 2 s", "at 10 s"]}, "hyp.trn", str)
     assert [(segment, u.text) for segment, u in pairs] == [("at 2 s", "hello there"), ("at 10 s", "good morning")]
 
 

@@ -139,7 +139,7 @@ def score_trn(ref_stm: str | os.PathLike, hyp_trn: str | os.PathLike, glm_path: 
         if not ref.segment.ignored:
             by_speaker.setdefault(ref.segment.speaker, []).append(ref)
     results = []
-    for ref, utterance in pair_with_segments(read_trn(hyp_trn), by_speaker, hyp_trn):
+    for ref, utterance in pair_with_segments(read_trn(hyp_trn), by_speaker, hyp_trn, lambda r: r.segment.file):
         try:
             hyp = parse_transcript(filter_text(f" {drop_non_scored_words(utterance.text)} ", glm))
         except ValueError as error:

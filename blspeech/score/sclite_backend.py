@@ -209,7 +209,7 @@ def score_trn(ref_stm: str | os.PathLike, hyp_trn: str | os.PathLike, glm: str |
         for segment in stm_order(segments):
             if not segment.ignored:
                 by_speaker.setdefault(segment.speaker, []).append(segment)
-        pairs = pair_with_segments(utterances, by_speaker, hyp_trn)
+        pairs = pair_with_segments(utterances, by_speaker, hyp_trn, lambda segment: segment.file)
         hyp_lines = _csrfilt_lines([f"{drop_non_scored_words(u.text)} ({u.utt_id})" for _, u in pairs], "trn", "hyp", rules, work)
         speaker_number = {speaker: number for number, speaker in enumerate(by_speaker)}
         by_key: dict[str, StmSegment] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -87,16 +87,19 @@ def numbers_as_numbers(utt_id: str) -> list[tuple[bytes, int]]:
 
 
 def pair_with_segments(
-    utterances: Sequence[TrnUtterance], segments_by_speaker: Mapping[str, Sequence[T]], path: str | os.PathLike
+    utterances: Sequence[TrnUtterance], segments_by_speaker: Mapping[str, Sequence[T]], path: str | os.PathLike,
+    file_of: Callable[[T], str],
 ) -> list[tuple[T, TrnUtterance]]:
-    """Pair trn utterances with the scored reference segments they transcribe.
+    """Pair trn utterances with the scored reference segments they transcribe, in segment order.
 
-    A trn line carries no times, so the pairing is by speaker and order: an utterance belongs to
-    the reference speaker whose id (case-insensitive) is the longest prefix of the utterance id
-    followed by ``-``, ``_`` or nothing (Kaldi utterance ids start with their speaker id); a
-    speaker's utterances, sorted by id with the numbers in it compared as numbers (``-2`` before
-    ``-10``, as times in ids are, padded or not), pair with its segments in time order. Raise
-    ScoreInputError when an utterance matches no speaker or a speaker's counts differ.
+    An utterance belongs to the reference speaker whose id (case-insensitive) is the longest
+    prefix of the utterance id followed by ``-``, ``_`` or nothing (Kaldi utterance ids start
+    with their speaker id). Where each of a speaker's utterances has a segment of its own file
+    (``file_of``; a data dir without segments, every utterance its own recording), they pair by
+    that id. Otherwise a trn line carries no times, so they pair by order: the utterances, sorted
+    by id with the numbers in it compared as numbers (``-2`` before ``-10``, as times in ids are,
+    padded or not), with the segments in time order. Raise ScoreInputError when an utterance
+    matches no speaker or a speaker's counts differ.
     """
     speakers = {speaker.lower(): speaker for speaker in segments_by_speaker}
     grouped: dict[str, list[TrnUtterance]] = {speaker: [] for speaker in segments_by_speaker}
@@ -108,8 +111,12 @@ def pair_with_segments(
         grouped[speakers[max(owners, key=len)]].append(utterance)
     pairs = []
     for speaker, segments in segments_by_speaker.items():
-        mine = sorted(grouped[speaker], key=lambda u: numbers_as_numbers(u.utt_id))
+        mine = grouped[speaker]
         if len(mine) != len(segments):
             raise ScoreInputError(path, None, f"speaker {speaker!r} has {len(segments)} scored reference segments but {len(mine)} trn utterances")
-        pairs.extend(zip(segments, mine))
+        by_id = {u.utt_id.lower(): u for u in mine}
+        if sorted(by_id) == sorted(file_of(segment).lower() for segment in segments):
+            pairs.extend((segment, by_id[file_of(segment).lower()]) for segment in segments)
+        else:
+            pairs.extend(zip(segments, sorted(mine, key=lambda u: (numbers_as_numbers(u.utt_id), u.utt_id))))
     return pairs
