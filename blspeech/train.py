@@ -163,13 +163,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def shared_dir(exp: Experiment, stage: str) -> Path | None:
-    """The directory ``stage`` writes that other experiments may share (recipes of one corpus
-    share its corpus and data dirs), or None. A run holds its lock for the stage, so two runs
-    never prepare the same data at once, deleting each other's temporary files."""
+def shared_dir_lock(exp: Experiment, stage: str) -> ExperimentLock | None:
+    """The lock of the directory ``stage`` writes that other experiments may share (recipes of
+    one corpus share its corpus and data dirs), or None. A run holds it for the stage, so two
+    runs never prepare the same data at once, deleting each other's temporary files. The
+    synthesized corpus's lock file sits beside it: synthesis writes only into an empty directory."""
     if stage == "corpus" and exp.recipe.corpus.synthesize:
-        return exp.corpus_dir
-    return exp.data_root if stage in ("prep", "features") else None
+        corpus = exp.corpus_dir
+        return ExperimentLock(corpus, corpus.parent / f".{corpus.name}.lock")
+    return ExperimentLock(exp.data_root) if stage in ("prep", "features") else None
 
 
 def check_recipe_unchanged(exp: Experiment) -> None:
@@ -179,8 +181,8 @@ def check_recipe_unchanged(exp: Experiment) -> None:
     would silently reuse the old tokenizer or model and report them as the new recipe's.
     """
     recorded = exp.exp_dir / "recipe.yaml"
-    if not recorded.exists():
-        return
+    if not recorded.exists() or not {path.name for path in exp.exp_dir.iterdir()} - {"recipe.yaml", ".lock"}:
+        return  # nothing made yet (a first run, or one that failed before writing anything)
     changes = recipe_changes(load_recipe(recorded), exp.recipe)
     if changes:
         raise ConfigError(f"{exp.exp_dir} holds outputs made with the recipe in {recorded}; this run changes "
@@ -202,8 +204,8 @@ def run(recipe: Recipe, args: argparse.Namespace) -> None:
             save_recipe(recipe, exp.exp_dir / "recipe.yaml")
         for name in STAGES[first : last + 1]:
             log.info("=== stage %s ===", name)
-            shared = shared_dir(exp, name) if leader else None
-            with ExperimentLock(shared) if shared is not None else contextlib.nullcontext():
+            lock = shared_dir_lock(exp, name) if leader else None
+            with lock if lock is not None else contextlib.nullcontext():
                 STAGE_FUNCTIONS[name](exp, args)
 
 

@@ -69,7 +69,8 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 
 def test_save_round_trip(tmp_path):
-    recipe = load_recipe(None, ["train.epochs=7"])
+    # Strings that read as numbers or dates unquoted are written so that they read back as strings.
+    recipe = load_recipe(None, ["train.epochs=7", 'corpus.dir="1e-3"', 'data.dir="010"', 'exp_dir="2026-11-26"'])
     save_recipe(recipe, tmp_path / "recipe.yaml")
     assert load_recipe(tmp_path / "recipe.yaml") == recipe
 
@@ -92,6 +93,9 @@ def test_a_run_that_changes_what_an_experiment_made_is_refused(tmp_path, capsys)
     changed = load_recipe(tiny, [f"exp_dir={tmp_path}", "units.vocab_size=30", "train.epochs=99"])
     assert recipe_changes(first, changed) == [f"units.vocab_size {first.units.vocab_size!r} -> 30",
                                               f"train.epochs {first.train.epochs!r} -> 99"]
+    # A first run that failed before making anything leaves nothing to protect.
+    check_recipe_unchanged(Experiment(changed))
+    (tmp_path / "tokenizer.model").write_bytes(b"made by the first run")
     # Every stage would find its outputs complete and report the old tokenizer and model as new.
     assert main([str(tiny), "--set", f"exp_dir={tmp_path}", "--set", "train.epochs=99"]) == 2
     error = capsys.readouterr().err

@@ -36,3 +36,12 @@ def test_a_data_dir_another_run_is_preparing_is_refused(tmp_path, capsys):
     with ExperimentLock(tmp_path / "data"):  # another recipe on the same corpus, preparing its data
         assert main([str(Path(__file__).parents[1] / "recipes" / "tiny.yaml"), *settings]) == 2
     assert f"{tmp_path / 'data'} is in use by pid {os.getpid()}" in capsys.readouterr().err
+
+
+def test_the_synthesized_corpus_is_locked_from_beside_it(tmp_path):
+    from blspeech.train import shared_dir_lock
+
+    exp = Experiment(load_recipe(None, [f"corpus.dir={tmp_path / 'corpora' / 'mini'}"]))
+    with shared_dir_lock(exp, "corpus"):
+        assert not (tmp_path / "corpora" / "mini").exists()  # synthesis wants an empty or new directory
+    assert shared_dir_lock(exp, "train") is None

@@ -13,10 +13,12 @@ class ExperimentLocked(RuntimeError):
 
 
 class ExperimentLock:
-    """An advisory ``flock`` on ``<exp_dir>/.lock``; the kernel releases it when the holder dies, even by kill -9."""
+    """An advisory ``flock`` on ``<exp_dir>/.lock`` (or on ``lock_file``, for a directory that must
+    hold nothing but its own contents); the kernel releases it when the holder dies, even by kill -9."""
 
-    def __init__(self, exp_dir: str | Path) -> None:
-        self.path = Path(exp_dir) / ".lock"
+    def __init__(self, exp_dir: str | Path, lock_file: str | Path | None = None) -> None:
+        self.directory = Path(exp_dir)
+        self.path = Path(lock_file) if lock_file is not None else self.directory / ".lock"
         self._fd: int | None = None
 
     def __enter__(self) -> "ExperimentLock":
@@ -27,7 +29,7 @@ class ExperimentLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise ExperimentLocked(f"{self.path.parent} is in use by pid {holder}; refusing to write to it") from None
+            raise ExperimentLocked(f"{self.directory} is in use by pid {holder}; refusing to write to it") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
