@@ -44,6 +44,22 @@ def test_a_damaged_newest_checkpoint_is_set_aside_so_pruning_keeps_the_new_ones(
     assert (tmp_path / "ckpt-00000030.pt.damaged").is_file()
 
 
+def test_only_the_writer_sets_a_damaged_checkpoint_aside_and_unreadable_is_not_damaged(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, 10, {"step": 10})
+    path = save_checkpoint(tmp_path, 30, {"step": 30, "w": torch.zeros(1000)})
+    path.write_bytes(path.read_bytes()[:100])
+    assert latest_checkpoint(tmp_path, writer=False)["step"] == 10 and path.exists()  # another rank's view
+    good = save_checkpoint(tmp_path, 40, {"step": 40})
+
+    def io_error(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(torch, "load", io_error)  # a passing read failure must not condemn the file
+    with pytest.raises(OSError):
+        latest_checkpoint(tmp_path)
+    assert good.exists()
+
+
 def test_failed_write_keeps_previous(tmp_path, monkeypatch):
     save_checkpoint(tmp_path, 10, {"step": 10})
 

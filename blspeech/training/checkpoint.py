@@ -48,32 +48,41 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(CHECKPOINT_NAME.match(p.name).group(1)))
 
 
+class DamagedCheckpoint(RuntimeError):
+    """A checkpoint file is there but its contents cannot be loaded (truncated, foreign, or holding code)."""
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint safely (no code execution); a damaged file raises naming the path."""
+    """Load a checkpoint safely (no code execution); a damaged file raises DamagedCheckpoint naming
+    the path, a file that cannot be read (permissions, I/O, gone) an OSError."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, MemoryError):
+        raise
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise RuntimeError(f"cannot load checkpoint {path}: {err}") from err
+        raise DamagedCheckpoint(f"cannot load checkpoint {path}: {err}") from err
 
 
-def latest_checkpoint(directory: str | Path) -> dict[str, Any] | None:
-    """The newest loadable checkpoint; a damaged newest one is reported, renamed to
-    ``<name>.damaged`` and the one before it used.
+def latest_checkpoint(directory: str | Path, *, writer: bool = True) -> dict[str, Any] | None:
+    """The newest loadable checkpoint; a damaged newest one is reported and the one before it used.
 
-    Renamed, because the run goes on from the earlier step: left under its name, the damaged one
-    would stay "newest" and pruning would delete the good checkpoints written after it.
-    Temporary files of checkpoints whose writer was killed are deleted here: they are as large
+    The ``writer`` (rank 0 of a distributed run; the only process otherwise) renames a damaged
+    one to ``<name>.damaged``, because the run goes on from the earlier step: left under its name
+    it would stay "newest" and pruning would delete the good checkpoints written after it. The
+    writer also deletes temporary files of checkpoints whose writer was killed: they are as large
     as a checkpoint and nothing will ever complete them.
     """
     root = Path(directory)
-    for leftover in root.glob(".ckpt-*.tmp") if root.is_dir() else []:
+    for leftover in root.glob(".ckpt-*.tmp") if root.is_dir() and writer else []:
         leftover.unlink(missing_ok=True)
     for path in reversed(list_checkpoints(directory)):
         try:
             return load_checkpoint(path)
-        except RuntimeError as err:
-            log.warning("%s; set aside as %s.damaged, trying the previous checkpoint", err, path.name)
-            path.rename(path.with_name(f"{path.name}.damaged"))
+        except (DamagedCheckpoint, FileNotFoundError) as err:  # gone: another rank set it aside
+            log.warning("%s; trying the previous checkpoint", err)
+            if writer and isinstance(err, DamagedCheckpoint):
+                path.replace(path.with_name(f"{path.name}.damaged"))
+                log.warning("set %s aside as %s.damaged", path, path.name)
     return None
 
 

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from blspeech.config import TrainConfig
+from blspeech.config import ConfigError, TrainConfig
 from blspeech.device import pick_device
 from blspeech.fileio import atomic_write
 from blspeech.loader import FeatureDataset, FrameBucketSampler, collate, make_loader
@@ -50,7 +50,7 @@ class Trainer:
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r} (choose {', '.join(OBJECTIVES)})")
         if cfg.validate_every_steps < 1 or cfg.epochs < 1:
-            raise ValueError(f"train.validate_every_steps and train.epochs must be >= 1, got "
+            raise ConfigError(f"train.validate_every_steps and train.epochs must be >= 1, got "
                              f"{cfg.validate_every_steps} and {cfg.epochs}")
         self.cfg, self.run_dir, self.seed = cfg, Path(run_dir), seed
         self.objective = OBJECTIVES[objective]
@@ -106,7 +106,7 @@ class Trainer:
 
     def restore(self) -> bool:
         """Continue from the newest intact checkpoint, if there is one."""
-        state = latest_checkpoint(self.checkpoint_dir)
+        state = latest_checkpoint(self.checkpoint_dir, writer=self.rank == 0)
         if state is None:
             return False
         self.model.load_state_dict(state["model"])
