@@ -30,11 +30,13 @@ class RecipeLoader(yaml.SafeLoader):
     YAML 1.1, PyYAML's default, reads ``1e-3`` as a string (a float needs a dot there), ``010``
     as 8 and ``1:30`` as 90, and ``yes``/``off`` as booleans: a learning rate written the usual
     way would be refused, and the others silently changed. Here decimal numbers, with or without
-    a dot or exponent, are numbers, only ``true``/``false`` are booleans, everything else is a string.
+    a dot or exponent, are numbers, only ``true``/``false`` are booleans, everything else (dates
+    too) is a string.
     """
 
 
-_PLAIN_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_PLAIN_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+               "tag:yaml.org,2002:timestamp")
 RecipeLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in _PLAIN_TAGS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
@@ -49,6 +51,14 @@ RecipeLoader.add_constructor("tag:yaml.org,2002:bool", lambda loader, node: load
 RecipeLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(loader.construct_scalar(node), 10))
 RecipeLoader.add_constructor("tag:yaml.org,2002:float",
                              lambda loader, node: float(re.sub(r"\.(inf|nan)$", r"\1", loader.construct_scalar(node).lower())))
+
+
+class RecipeDumper(yaml.SafeDumper):
+    """Writes recipes that :class:`RecipeLoader` reads back as written: a string that would read
+    as a number or boolean there (``1e-3``, ``010``) is quoted."""
+
+
+RecipeDumper.yaml_implicit_resolvers = RecipeLoader.yaml_implicit_resolvers
 
 
 def load_yaml(text: str) -> Any:
@@ -331,4 +341,4 @@ def recipe_changes(before: Any, after: Any, prefix: str = "") -> list[str]:
 
 def save_recipe(recipe: Recipe, path: str | Path) -> None:
     """Write the resolved recipe as YAML (atomically), so every run records what it ran with."""
-    write_text_atomic(path, yaml.safe_dump(to_dict(recipe), sort_keys=False))
+    write_text_atomic(path, yaml.dump(to_dict(recipe), Dumper=RecipeDumper, sort_keys=False))
