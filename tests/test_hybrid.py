@@ -140,6 +140,9 @@ def test_loglike_export_is_kaldi_readable_and_complete_or_absent(tmp_path):
 
 def test_a_reexport_that_dies_before_its_scp_leaves_no_stale_scp(tmp_path, monkeypatch):
     hybrid.write_loglikes(tmp_path, [("a", np.zeros((4, 3)))], num_pdfs=3)
+    with pytest.raises(ValueError, match="4 outputs"):  # refused: the earlier export stays whole
+        hybrid.write_loglikes(tmp_path, [("b", np.ones((9, 4)))], num_pdfs=3)
+    np.testing.assert_array_equal(kaldiio.load_scp(str(tmp_path / "loglikes.scp"))["a"], np.zeros((4, 3)))
 
     def die(*args, **kwargs):
         raise OSError("killed between the ark and the scp")

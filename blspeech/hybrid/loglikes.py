@@ -69,12 +69,12 @@ def write_loglikes(
     ``items`` yields ``(utt, matrix (T, num_pdfs))`` and is consumed once, so utterances can
     be streamed. With ``num_pdfs`` every matrix's width is checked against the model's pdf
     count. The scp (absolute ark path + byte offset) is written last: its presence marks a
-    complete export. An earlier export's scp is removed first, since its offsets would point
-    into the new ark if the process died between the two writes.
+    complete export. An earlier export's scp is removed once every matrix has passed its checks,
+    just before the new ark replaces the old one: its offsets would point into the new ark if the
+    process died between the two writes, and a refused export leaves the earlier one whole.
     """
     directory = Path(out_dir).resolve()
     ark, scp = directory / LOGLIKES_ARK, directory / LOGLIKES_SCP
-    scp.unlink(missing_ok=True)
     scp_lines, seen = [], set()
     with atomic_write(ark, "wb") as handle:
         for utt, matrix in items:
@@ -85,6 +85,7 @@ def write_loglikes(
             data_offset = handle.tell() + len(utt.encode("utf-8")) + 1  # after "utt "
             kaldiio.save_ark(handle, {utt: values})
             scp_lines.append(f"{utt} {ark}:{data_offset}\n")
+        scp.unlink(missing_ok=True)
     write_text_atomic(scp, "".join(scp_lines))
     return LoglikeArk(ark=ark, scp=scp, num_utterances=len(scp_lines))
 
