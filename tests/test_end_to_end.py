@@ -152,8 +152,12 @@ def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys, 
         assert written and written == (run_dir / f"decode_{test_set}" / mode / "hyp.ctm").read_text()
     assert "%WER" in capsys.readouterr().out
     caplog.set_level(logging.INFO, logger="blspeech")
-    assert decode_main(command + ["--lm", str(exp.arpa), "--out", str(tmp_path / "other_lm"), "--no-score"]) == 0
-    assert "holds settings tuned with" in caplog.text and "not with --lm" in caplog.text  # tuned for another LM
+    assert decode_main(command + ["--lm", str(exp.arpa), "--out", str(tmp_path / "same_lm"), "--no-score"]) == 0
+    assert "not with --lm" not in caplog.text  # the LM the settings were tuned with
+    other = tmp_path / "other.arpa"
+    shutil.copy(exp.arpa, other)
+    assert decode_main(command + ["--lm", str(other), "--out", str(tmp_path / "other_lm"), "--no-score"]) == 0
+    assert f"holds settings tuned with {exp.arpa}, not with --lm {other}" in caplog.text
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="--device 'cuda' needs GPU 0, but this machine has 0"):
             decode_main(command + ["--device", "cuda"])

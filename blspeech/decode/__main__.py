@@ -84,7 +84,8 @@ def decode_ctc(args: argparse.Namespace, recipe: Recipe, data: DataDir, log_prob
         raise SystemExit(f"no tuned LM settings in {tuned_path}: give --lm-weight and --word-score")
     log.info("decode: LM weight %g, word score %g (%s)", lm_weight, word_score,
              "given" if args.lm_weight is not None and args.word_score is not None else f"tuned on dev, {tuned_path}")
-    if args.lm is not None and (args.lm_weight is None or args.word_score is None):
+    another_lm = args.lm is not None and Path(args.lm).resolve() != exp.arpa.resolve()
+    if another_lm and (args.lm_weight is None or args.word_score is None):
         log.warning("decode: %s holds settings tuned with %s, not with --lm %s; give --lm-weight and --word-score "
                     "tuned for that LM", tuned_path, exp.arpa, args.lm)
     decoder = ctc_beam_decoder(exp, args.lm)
