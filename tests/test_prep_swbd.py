@@ -163,7 +163,7 @@ def test_eval2000_pem_and_stm_must_agree(ldc):
 
 
 @pytest.mark.parametrize("which, old, new, message", [
-    ("pem", "sw_4390 A unknown_speaker 1.40 2.70\n", "sw_4390 A unknown_speaker 1.40 2.70\n" * 2,
+    ("pem", "sw_4390 A unknown_speaker 1.40 2.70\n", "sw_4390 A unknown_speaker 1.401 2.70\nsw_4390 A unknown_speaker 1.40 2.70\n",
      r"hub5e_00.pem: segment sw_4390 A 1.4 2.7: gives utterance id sw_4390-A_000140-000270 as an earlier"),
     ("pem", "sw_4390 A unknown_speaker 1.40 2.70", "sw_4390 1 unknown_speaker 1.40 2.70",
      r"hub5e_00.pem: segment sw_4390 1 1.4 2.7: side must be one of A, B"),
@@ -177,6 +177,14 @@ def test_eval2000_lines_that_would_replace_one_another_are_refused(ldc, which, o
     path.write_text(path.read_text().replace(old, new))
     with pytest.raises(CorpusError, match=message):
         prepare_eval2000(ldc / "LDC2002S09", ldc / "LDC2002T43")
+
+
+def test_eval2000_lines_repeated_word_for_word_count_once(ldc):
+    pem = ldc / "LDC2002S09/hub5e_00/english/hub5e_00.pem"
+    line = "sw_4390 A unknown_speaker 1.40 2.70\n"
+    pem.write_text(pem.read_text().replace(line, line * 2))
+    data, _, _ = prepare_eval2000(ldc / "LDC2002S09", ldc / "LDC2002T43")
+    assert len(data.utterances) == 4
 
 
 def test_missing_hub5_files_are_named(ldc):

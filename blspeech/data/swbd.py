@@ -361,17 +361,17 @@ def _extend_segments(segments: dict[str, Segment], extension: float) -> dict[str
 
 
 def _by_utterance_id(path: Path, lines: list[TimedLine]) -> dict[str, TimedLine]:
-    """``lines`` keyed by their Kaldi utterance id; a side other than A/B, or two lines with one id
-    (a repeated segment, or times equal to the hundredth), is an error: one would silently replace
-    the other."""
+    """``lines`` keyed by their Kaldi utterance id. A line repeated word for word is kept once (as
+    Kaldi's ``sort -u`` does); a side other than A/B, or two different lines with one id (times
+    equal to the hundredth), is an error: one would silently replace the other."""
     keyed: dict[str, TimedLine] = {}
     for line in lines:
         where = f"{path}: segment {line.file_id} {line.side} {line.start} {line.end}"
         if line.side not in SIDES:
             raise CorpusError(f"{where}: side must be one of {', '.join(SIDES)}")
         utt = kaldi_utterance_id(kaldi_recording_id(line.file_id, line.side), line.start, line.end, truncate=True)
-        if utt in keyed:
-            raise CorpusError(f"{where}: gives utterance id {utt} as an earlier segment does "
+        if utt in keyed and keyed[utt] != line:
+            raise CorpusError(f"{where}: gives utterance id {utt} as an earlier, different segment does "
                               f"({keyed[utt].start} {keyed[utt].end})")
         keyed[utt] = line
     return keyed
