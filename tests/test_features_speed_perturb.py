@@ -120,3 +120,21 @@ def test_bad_factors(source_dir, tmp_path):
 def test_command_line(source_dir, tmp_path):
     main([str(source_dir), str(tmp_path / "sp"), "--factors", "0.9", "1.1"])
     assert sorted(DataDir.read(tmp_path / "sp").wav_scp) == ["sp0.9-rec1", "sp1.1-rec1"]
+
+
+def test_a_destination_whose_replacement_fails_is_put_back(source_dir, tmp_path, monkeypatch):
+    import os
+
+    perturb_data_dir_speed(source_dir, tmp_path / "sp", 1.1)
+    real_replace = os.replace
+
+    def renaming_into_place_fails(source, target):
+        if Path(target) == tmp_path / "sp" and Path(source).name.endswith(".tmp"):  # the new dir taking its name
+            raise OSError(28, "No space left on device")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", renaming_into_place_fails)
+    with pytest.raises(OSError):
+        perturb_data_dir_speed(source_dir, tmp_path / "sp", 0.9, overwrite=True)
+    monkeypatch.undo()
+    assert DataDir.read(tmp_path / "sp").utterances[0].startswith("sp1.1-")  # the old one, under its name

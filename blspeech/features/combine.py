@@ -58,7 +58,12 @@ def write_data_dir(tables: DataDirTables, destination: str | os.PathLike, *, ove
         retired = staging.with_suffix(".old") if target.exists() else None
         if retired is not None:
             os.replace(target, retired)
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except BaseException:
+            if retired is not None:  # put the old one back under its name
+                os.replace(retired, target)
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
