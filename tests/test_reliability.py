@@ -390,6 +390,9 @@ def test_feature_stage_killed_mid_way_reruns_to_the_same_features(tmp_path):
 SHELL_FUNCTIONS = ("os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput")
 
 
+SHELLS = ("sh", "bash", "/bin/sh", "/bin/bash")
+
+
 def _shell_calls(path: Path) -> list[str]:
     """``file:function`` (``file:<module>`` outside functions) of each call in ``path`` that hands a string to a shell."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -400,6 +403,8 @@ def _shell_calls(path: Path) -> list[str]:
             continue
         shell = any(k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
                     for k in node.keywords)
+        program = node.args[0].elts[0] if node.args and isinstance(node.args[0], ast.List) and node.args[0].elts else None
+        shell |= isinstance(program, ast.Constant) and program.value in SHELLS  # ["bash", "-c", text]
         if shell or ast.unparse(node.func) in SHELL_FUNCTIONS:
             around = [f for f in functions if f.lineno <= node.lineno <= f.end_lineno]
             name = max(around, key=lambda f: f.lineno).name if around else "<module>"
