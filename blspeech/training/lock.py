@@ -1,4 +1,5 @@
-"""One writer per experiment dir (and per shared corpus or data dir while a stage writes it): a second run is refused instead of corrupting it."""
+"""One writer per experiment dir, and per shared corpus or data dir while a stage writes it: a
+second run is refused instead of corrupting it."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ class Trainer:
             raise ValueError(f"unknown objective {objective!r} (choose {', '.join(OBJECTIVES)})")
         if cfg.validate_every_steps < 1 or cfg.epochs < 1:
             raise ConfigError(f"train.validate_every_steps and train.epochs must be >= 1, got "
-                             f"{cfg.validate_every_steps} and {cfg.epochs}")
+                              f"{cfg.validate_every_steps} and {cfg.epochs}")
         self.cfg, self.run_dir, self.seed = cfg, Path(run_dir), seed
         self.objective = OBJECTIVES[objective]
         self.train_set, self.dev_set, self.dev_wer = train_set, dev_set, dev_wer
