@@ -98,6 +98,10 @@ def test_replacing_a_destination_killed_while_deleting_leaves_a_whole_one(source
         perturb_data_dir_speed(source_dir, tmp_path / "sp", 0.9, overwrite=True)
     assert DataDir.read(tmp_path / "sp").utterances[0].startswith("sp0.9-")  # the new one, complete
     assert (tmp_path / "sp" / "text").is_file()
+    monkeypatch.undo()
+    assert [p.suffix for p in tmp_path.iterdir() if p.name.startswith(".sp.")] == [".old"]  # the kill's leftover
+    perturb_data_dir_speed(source_dir, tmp_path / "sp", 1.1, overwrite=True)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".sp.")]  # cleared by the next write
 
 
 def test_combine_rejects_duplicate_utterances_and_conflicting_recordings(source_dir, tmp_path):

@@ -8,6 +8,7 @@ so an existing destination directory is always complete.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -47,6 +48,9 @@ def write_data_dir(tables: DataDirTables, destination: str | os.PathLike, *, ove
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*"):  # of writers killed midway
+        if leftover.is_dir() and leftover.suffix in (".tmp", ".old"):
+            shutil.rmtree(leftover)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         tables.data.write(staging)
