@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import kaldi_native_io
-import kaldiio
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from blspeech.data.kaldi_dir import DataDir, DataDirError, read_table
+from blspeech.features.ark import read_utterance_matrix
 from blspeech.features.cmvn import apply_cmvn, cmvn_stats, read_cmvn_stats, sum_stats
 from blspeech.features.deltas import add_deltas
 from blspeech.features.specaugment import SpecAugmentConfig, spec_augment
@@ -221,11 +221,7 @@ class FeatureDataset(Dataset):
 
     def _static_features(self, index: int) -> torch.Tensor:
         """``(T, F)`` float32 as stored (compressed matrices are decompressed by kaldiio)."""
-        rxspecifier = self._rxspecifiers[index]
-        try:
-            matrix = kaldiio.load_mat(rxspecifier)
-        except Exception as error:  # kaldiio raises assorted types for a missing/corrupt ark
-            raise DataDirError(f"{self._feats_scp}: utterance {self.utt_ids[index]}: cannot read {rxspecifier}: {error}") from error
+        matrix = read_utterance_matrix(self._feats_scp, self.utt_ids[index], self._rxspecifiers[index])
         return torch.from_numpy(np.array(matrix, dtype=np.float32))  # a copy: kaldiio may hand out read-only buffers
 
     def _normalized(self, feats: torch.Tensor, index: int) -> torch.Tensor:

@@ -11,9 +11,11 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+import kaldiio
 import numpy as np
 from kaldiio.matio import write_array
 
+from blspeech.data.kaldi_dir import DataDirError
 from blspeech.fileio import atomic_write
 
 
@@ -35,3 +37,12 @@ def write_ark(path: str | os.PathLike, items: Iterable[tuple[str, np.ndarray]]) 
             entries[key] = f"{target}:{handle.tell()}"
             write_array(handle, matrix)
     return entries
+
+
+def read_utterance_matrix(feats_scp: str | os.PathLike, utt: str, rxspecifier: str) -> np.ndarray:
+    """Utterance ``utt``'s matrix from its ``feats_scp`` entry ``rxspecifier``; any failure to read
+    it (a missing or cut ark, a bad offset) is a DataDirError naming the scp, utterance and entry."""
+    try:
+        return kaldiio.load_mat(rxspecifier)
+    except Exception as error:  # kaldiio raises assorted types for a missing/corrupt ark
+        raise DataDirError(f"{feats_scp}: utterance {utt}: cannot read {rxspecifier}: {error}") from error

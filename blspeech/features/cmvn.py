@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from blspeech.data.kaldi_dir import DataDir, DataDirError, write_table
-from blspeech.features.ark import write_ark
+from blspeech.features.ark import read_utterance_matrix, write_ark
 from blspeech.skips import SkipLog
 
 VARIANCE_FLOOR = 1.0e-20  # Kaldi's apply-cmvn floors the variance here rather than dividing by 0
@@ -99,10 +99,7 @@ def compute_cmvn_stats(data_dir: str | os.PathLike) -> SkipLog:
         if rxspecifier is None:
             log.skip(utt, "missing from feats.scp")
             continue
-        try:
-            feats = kaldiio.load_mat(rxspecifier)
-        except Exception as error:
-            raise DataDirError(f"{root / 'feats.scp'}: utterance {utt}: cannot read {rxspecifier}: {error}") from error
+        feats = read_utterance_matrix(root / "feats.scp", utt, rxspecifier)
         try:
             accumulator.add(data.utt2spk[utt], feats)
         except ValueError as error:  # another feature dimension than the speaker's earlier utterances

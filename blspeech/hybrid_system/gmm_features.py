@@ -21,12 +21,12 @@ import os
 from collections.abc import Iterator
 from functools import lru_cache
 
-import kaldiio
 import numpy as np
 import torch
 import torchaudio
 
 from blspeech.data.kaldi_dir import DataDir, DataDirError
+from blspeech.features.ark import read_utterance_matrix
 from blspeech.features.cmvn import apply_cmvn, read_cmvn_stats
 from blspeech.features.deltas import add_deltas
 
@@ -71,11 +71,7 @@ class GmmFeatures:
     def __getitem__(self, utt: str) -> np.ndarray:
         if utt not in self.data.feats_scp:
             raise DataDirError(f"{self.where}/feats.scp: no features for utterance {utt}")
-        try:
-            log_mel = kaldiio.load_mat(self.data.feats_scp[utt])
-        except Exception as error:  # kaldiio raises assorted types for unreadable entries
-            raise DataDirError(f"{self.where}/feats.scp: utterance {utt}: cannot read "
-                               f"{self.data.feats_scp[utt]}: {error}") from error
+        log_mel = read_utterance_matrix(f"{self.where}/feats.scp", utt, self.data.feats_scp[utt])
         speaker = self.data.utt2spk.get(utt)
         stats = self.cmvn.get(speaker)
         if stats is None:
