@@ -222,6 +222,21 @@ def batches_as_tuples(loader):
     return [(tuple(b.utt_ids), b.feats.clone(), b.targets.clone()) for b in loader]
 
 
+def test_specaugment_masks_items_differently_per_epoch(tmp_path):
+    make_feature_dir(tmp_path, {"a": 40, "b": 50})
+    plain = FeatureDataset(tmp_path, cmvn="none")
+    config = SpecAugmentConfig(freq_masks=1, freq_width=4, time_masks=1, time_width=8)
+    augmented = FeatureDataset(tmp_path, cmvn="none", specaugment=config, seed=1)
+    masks = []
+    for epoch in (0, 1, 2):
+        augmented.set_epoch(epoch)
+        item, reference = augmented[1].feats, plain[1].feats
+        masked = (item == 0) & (reference != 0)
+        assert masked.any() and torch.equal(item[~masked], reference[~masked])
+        masks.append(masked)
+    assert not (torch.equal(masks[0], masks[1]) and torch.equal(masks[1], masks[2]))
+
+
 def test_loader_is_deterministic_across_worker_counts_and_resumes_exactly(tmp_path):
     lengths = {f"u{i:02d}": int(n) for i, n in enumerate(np.random.default_rng(3).integers(10, 60, size=24))}
     make_feature_dir(tmp_path, lengths)

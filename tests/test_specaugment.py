@@ -21,6 +21,9 @@ def test_masks_are_bands_within_the_configured_widths():
         full_cols = masked[0].all(dim=0)  # frames masked at every bin
         assert full_rows.sum() <= 8 and full_cols.sum() <= 20
         assert torch.equal(masked[0], full_rows[:, None] | full_cols[None, :])
+        for band in (full_rows, full_cols):  # one mask per axis: a single contiguous run
+            where = torch.nonzero(band).flatten()
+            assert len(where) == 0 or int(where[-1] - where[0]) + 1 == len(where)
         unmasked = ~masked
         assert torch.equal(out[unmasked], feats[unmasked])
 
@@ -39,8 +42,10 @@ def test_same_seed_same_masks_and_input_untouched():
 
 def test_masks_wider_than_the_utterance_are_clipped():
     feats = torch.ones(1, 4, 3)
-    out = spec_augment(feats, SpecAugmentConfig(freq_masks=3, freq_width=100, time_masks=3, time_width=100), torch.Generator().manual_seed(0))
-    assert out.shape == feats.shape
+    config = SpecAugmentConfig(freq_masks=3, freq_width=100, time_masks=3, time_width=100)
+    outs = [spec_augment(feats, config, torch.Generator().manual_seed(seed)) for seed in range(20)]
+    assert all(out.shape == feats.shape for out in outs)
+    assert any((out == 0).all() for out in outs)  # clipped to the utterance, masks still cover it
 
 
 def test_module_masks_only_in_training_mode():
