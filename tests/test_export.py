@@ -123,6 +123,21 @@ def test_verification_record(hybrid_export):
     assert len({entry["frames"] for entry in record["inputs"]}) > 1
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_verification_compares_each_exported_file_with_the_eager_model(tmp_path):
+    import copy
+
+    model, _ = make_hybrid_run(tmp_path / "run")
+    inputs = model_files.check_inputs(model)
+    drifted = copy.deepcopy(model)
+    with torch.no_grad():
+        drifted.head.classify.bias.add_(0.01)  # an export of other weights: off by 0.01 everywhere
+    torchscript, _ = model_files.torchscript_bytes(drifted, inputs[0])
+    results = model_files.verify_exports(model, torchscript, model_files.onnx_bytes(model, inputs[0]), inputs)
+    assert not results["model.ts"]["passed"] and results["model.ts"]["max_abs_diff"] == pytest.approx(0.01, rel=1e-3)
+    assert results["model.onnx"]["passed"] and results["model.onnx"]["max_abs_diff"] <= model_files.TOLERANCE
+
+
 def test_features_json_describes_inputs_outputs_and_units(hybrid_export, tmp_path):
     _, counts, result = hybrid_export
     spec = json.loads((result.out_dir / "features.json").read_text())
