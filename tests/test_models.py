@@ -138,12 +138,27 @@ def test_config_rebuilds_identical_architecture(name):
     {"stages": [{"depth": 3, "channels": 8, "stride": [2, 2]}, {"depth": 2, "channels": 8, "stride": [2, 2]}]},
 ])
 def test_overrides(overrides):
+    from blspeech.models.blmodule import BigLittleModule
+    from blspeech.models.blocks import BottleneckBlock
+
     model = eval_model("bl-resnet-small", num_mel_bins=16, **overrides)
     for key, value in overrides.items():
         assert model.config[key] == value
     with torch.no_grad():
         logits, _ = model(torch.randn(2, 3, 16, 21), torch.tensor([21, 10]))
     assert logits.shape == (2, 6, NUM_OUTPUTS)
+    # The setting shapes the network, not only its record.
+    first = model.stages[0].body
+    spec = model.spec.stages[0]
+    little = first.branches[0]
+    levels = model.spec.branches - 1  # the full-resolution branch is this many steps thinner and shallower
+    assert little.widen[0].in_channels == spec.channels // model.spec.alpha ** levels
+    assert len(little.blocks) == max(1, spec.depth // model.spec.beta ** levels - 1)
+    assert len(first.branches) == model.spec.branches
+    assert isinstance(model.stages[-1].body, BigLittleModule) == (not model.spec.plain_last_stage)
+    assert isinstance(model.head.recurrent, torch.nn.GRU) == model.spec.recurrent
+    assert any(isinstance(m, BottleneckBlock) for m in model.modules()) == (model.spec.block == "bottleneck")
+    assert len(model.stages) == len(model.spec.stages) and little.widen[0].out_channels == spec.channels
 
 
 @pytest.mark.parametrize("kwargs, message", [
