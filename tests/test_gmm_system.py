@@ -114,7 +114,15 @@ def test_gmm_features_need_cmvn_stats_and_name_an_unreadable_utterance(tmp_path)
     accumulator = CmvnAccumulator()
     accumulator.add("s1", feats["s1-u1"])
     write_cmvn_stats(tmp_path, accumulator.stats)
-    assert GmmFeatures(tmp_path)["s1-u1"].shape == (50, 39)
+    mfcc = GmmFeatures(tmp_path)["s1-u1"]
+    assert mfcc.shape == (50, 39)
+    # Static part: the speaker-mean-normalized log-mels through an orthonormal DCT-II, 13 cepstra.
+    centred = feats["s1-u1"].astype(np.float64) - feats["s1-u1"].astype(np.float64).mean(axis=0)
+    n, k = np.arange(40)[:, None], np.arange(13)[None, :]
+    dct = np.sqrt(2 / 40) * np.cos(np.pi * k * (2 * n + 1) / 80)
+    dct[:, 0] /= np.sqrt(2)
+    np.testing.assert_allclose(mfcc[:, :13], centred @ dct, atol=1e-4)
+    assert np.abs(mfcc[:, 13:]).max() > 0.1  # deltas follow (their values: tests of add_deltas)
     ark = tmp_path / "feats.ark"
     ark.write_bytes(ark.read_bytes()[: ark.stat().st_size // 2])
     with pytest.raises(DataDirError, match=r"feats.scp: utterance s1-u1: cannot read"):
