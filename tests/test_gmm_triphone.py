@@ -23,7 +23,7 @@ from blspeech.hybrid_system.triphone import (
 from blspeech.hybrid_system.tree import accumulate_tree_stats, gaussian_objective, pdf_class_questions
 from test_gmm_monophone import toy_corpus, toy_system, word_spans  # noqa: F401  (module fixtures)
 
-KALDI_TREE = Path("/work/shared/kaldi-fixtures/exp/tree")
+KALDI_TREE = Path(__file__).resolve().parents[2] / "shared" / "kaldi-fixtures" / "exp" / "tree"
 SMALL = TriphoneConfig(num_iters=6, max_iter_inc=4, total_gaussians=200, realign_iters=(2, 4), num_leaves=80, min_gain=10.0)
 
 

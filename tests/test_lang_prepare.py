@@ -19,7 +19,7 @@ from blspeech.hybrid_system.lexicon import (
     write_dict_dir,
 )
 
-KALDI = Path("/work/shared/kaldi-fixtures")
+KALDI = Path(__file__).resolve().parents[2] / "shared" / "kaldi-fixtures"
 needs_kaldi = pytest.mark.skipif(not KALDI.is_dir(), reason="real-Kaldi fixtures not present")
 
 
