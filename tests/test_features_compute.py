@@ -9,7 +9,7 @@ import soundfile
 import torch
 import torchaudio.compliance.kaldi as kaldi_compliance
 
-from blspeech.data.audio import cut_segment
+from blspeech.data.audio import AudioError, cut_segment
 from blspeech.data.kaldi_dir import DataDir, DataDirError, Segment, read_table
 from blspeech.features.cmvn import cmvn_stats
 from blspeech.features.compute import compute_features, main
@@ -140,7 +140,7 @@ def test_missing_cmvn_stats_are_added_to_existing_features(tmp_path):
 def test_failure_leaves_no_partial_output_and_a_rerun_completes(tmp_path):
     make_data_dir(tmp_path)
     (tmp_path / "recB.wav").rename(tmp_path / "away.wav")
-    with pytest.raises(Exception, match="recB"):
+    with pytest.raises(AudioError, match=r"cannot read audio from .*recB\.wav"):
         compute_features(tmp_path, jobs=1)
     assert sorted(p.name for p in tmp_path.iterdir() if "feats" in p.name or p.name.endswith(".tmp")) == []
     (tmp_path / "away.wav").rename(tmp_path / "recB.wav")

@@ -107,8 +107,14 @@ def test_kaldi_config_lists_options_in_kaldi_syntax():
     assert "--snip-edges=false" in lines
 
 
-def test_measure_feature_speed_reports_the_audio_it_processed():
+def test_measure_feature_speed_reports_the_audio_it_processed(monkeypatch):
+    import sys
+
+    fbank_module = sys.modules[measure_feature_speed.__module__]  # the package exports a function of that name
+    processed, real_fbank = [], fbank_module.fbank
+    monkeypatch.setattr(fbank_module, "fbank", lambda samples, *a, **k: processed.append(len(samples)) or real_fbank(samples, *a, **k))
     speed = measure_feature_speed(audio_seconds=2.0, utterance_seconds=1.0, repeats=1)
+    assert sum(processed) == 2 * 8000  # the audio it reports is the audio it featurized
     assert speed.audio_seconds == 2.0
     assert speed.compute_seconds > 0
     assert speed.realtime_factor == speed.audio_seconds / speed.compute_seconds
