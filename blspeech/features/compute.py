@@ -85,24 +85,26 @@ def _run_jobs(jobs: list[RecordingJob], processes: int, description: str) -> Ite
         yield from tqdm(results, total=len(jobs), desc=description, unit="rec", disable=None)
 
 
+def _recorded_options(data_dir: str | os.PathLike) -> list[str]:
+    """The options a data dir's features were computed with (its ``fbank.conf``), [] without one."""
+    recorded = Path(data_dir) / OPTIONS_FILE
+    return recorded.read_text(encoding="utf-8").split() if recorded.is_file() else []
+
+
 def _check_same_options(root: Path, options: FbankOptions) -> None:
-    recorded = root / OPTIONS_FILE
-    if not recorded.is_file():
-        return
-    lines = recorded.read_text(encoding="utf-8").split()
-    if [line for line in lines if not line.startswith(SAMPLE_FREQUENCY)] != options.kaldi_config().split():
+    lines = _recorded_options(root)
+    if (root / OPTIONS_FILE).is_file() and [line for line in lines if not line.startswith(SAMPLE_FREQUENCY)] != options.kaldi_config().split():
         raise ValueError(
-            f"{root}/feats.scp was computed with other options ({recorded}: {' '.join(lines)}) than requested "
-            f"({' '.join(options.kaldi_config().split())}); pass overwrite=True (--overwrite) to recompute"
+            f"{root}/feats.scp was computed with other options ({root / OPTIONS_FILE}: {' '.join(lines)}) than "
+            f"requested ({' '.join(options.kaldi_config().split())}); pass overwrite=True (--overwrite) to recompute"
         )
 
 
 def recorded_sample_rate(data_dir: str | os.PathLike) -> int | None:
     """The sample rate a data dir's features were computed at (its ``fbank.conf``), or None when
     it does not say (features computed elsewhere or by an earlier version)."""
-    recorded = Path(data_dir) / OPTIONS_FILE
-    lines = recorded.read_text(encoding="utf-8").split() if recorded.is_file() else []
-    rates = [int(line.removeprefix(SAMPLE_FREQUENCY)) for line in lines if line.startswith(SAMPLE_FREQUENCY)]
+    rates = [int(line.removeprefix(SAMPLE_FREQUENCY)) for line in _recorded_options(data_dir)
+             if line.startswith(SAMPLE_FREQUENCY)]
     return rates[0] if rates else None
 
 

@@ -202,8 +202,6 @@ def reestimate(
     accumulator.init(model, GMM_FLAGS)
     transition_counts = np.zeros(transitions.num_transition_ids + 1, dtype=np.float64)
     log_like, frames = 0.0, 0
-    if not alignments:
-        raise ValueError("no alignments to re-estimate the model from")
     for utt, transition_ids in alignments.items():
         feats = features[utt]
         check_alignment_frames(utt, transition_ids, len(feats))
