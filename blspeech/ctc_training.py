@@ -11,6 +11,7 @@ from blspeech.config import to_dict
 from blspeech.data.kaldi_dir import read_table
 from blspeech.decode.recognize import compute_log_probs, feature_dataset, greedy, hypothesis_wer, utterance_frames
 from blspeech.experiment import Experiment
+from blspeech.features.front_end import front_end_record
 from blspeech.models import build_model
 from blspeech.skips import SkipLog
 from blspeech.tokenizer import Tokenizer, encode_transcripts
@@ -70,7 +71,7 @@ def train_ctc_model(exp: Experiment, model_name: str, *, resume: bool) -> Path:
     def dev_wer(trained: torch.nn.Module) -> float:
         return hypothesis_wer(greedy(compute_log_probs(trained, dev_set), tokenizer, shift), dev_text)
 
-    extra = {"recipe": to_dict(recipe), "model_config": model.config, "objective": "ctc"}
+    extra = {"recipe": to_dict(recipe), "model_config": model.config, "objective": "ctc", **front_end_record(exp)}
     trainer = Trainer(model, train_set, dev_set, recipe.train, run_dir, objective="ctc", seed=recipe.seed,
                       extra_state=extra, dev_wer=dev_wer)
     return trainer.fit()

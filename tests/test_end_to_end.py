@@ -142,7 +142,7 @@ def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys, 
     """``python -m blspeech.decode`` on the tiny run's test set writes the hypotheses the decode
     stage wrote (same model, tuned LM settings and decoder) and scores them; another --lm with
     the tuned settings is warned about; a device the machine does not have is refused with a
-    message naming the option."""
+    message naming the option, and so are features of audio at another rate than training's."""
     exp, run_dir, _, _ = tiny_run
     test_set = exp.recipe.data.test_sets[0]
     command = ["--exp", str(run_dir), "--data", str(exp.data_dir(test_set)), "--out", str(tmp_path / "out")]
@@ -161,6 +161,14 @@ def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys, 
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="--device 'cuda' needs GPU 0, but this machine has 0"):
             decode_main(command + ["--device", "cuda"])
+    # the run knows the rate of its training audio; features of audio at another rate are refused
+    assert torch.load(run_dir / "final.pt", weights_only=True)["sample_rate"] == 8000
+    resampled = tmp_path / "resampled"
+    shutil.copytree(exp.data_dir(test_set), resampled)
+    conf = resampled / "fbank.conf"
+    conf.write_text(conf.read_text().replace("--sample-frequency=8000", "--sample-frequency=16000"))
+    with pytest.raises(SystemExit, match=r"--sample-frequency 16000 \(the model's 8000\)"):
+        decode_main(["--exp", str(run_dir), "--data", str(resampled), "--out", str(tmp_path / "resampled_out")])
 
 
 def test_benchmark_times_trained_models_decoding_their_own_data(tiny_run, tmp_path):

@@ -20,6 +20,7 @@ from blspeech.export import model_files
 from blspeech.export.__main__ import main
 from blspeech.features.ark import write_ark
 from blspeech.features.cmvn import CmvnAccumulator, write_cmvn_stats
+from blspeech.features.fbank import FbankOptions
 from blspeech.hybrid.priors import write_counts
 from blspeech.hybrid_training import PRIOR_COUNTS
 from blspeech.loader import FeatureDataset
@@ -52,8 +53,10 @@ def make_data_dir(root: Path) -> Path:
     return root
 
 
-def make_run(run_dir: Path, objective: str, num_outputs: int, **hybrid_settings) -> torch.nn.Module:
-    """A ``final.pt`` as Trainer.finalize writes it, with BN statistics that are not the identity."""
+def make_run(run_dir: Path, objective: str, num_outputs: int, sample_rate: int | None = 8000,
+             **hybrid_settings) -> torch.nn.Module:
+    """A ``final.pt`` as Trainer.finalize writes it, with BN statistics that are not the identity;
+    ``sample_rate`` None leaves out the rate (as runs of earlier versions did)."""
     recipe = Recipe()
     recipe.features.channels, recipe.features.cmvn, recipe.features.norm_vars = 1, "speaker", True
     for key, value in hybrid_settings.items():
@@ -65,13 +68,13 @@ def make_run(run_dir: Path, objective: str, num_outputs: int, **hybrid_settings)
             buffer.uniform_(0.5, 1.5)
     run_dir.mkdir(parents=True)
     torch.save({"model": model.state_dict(), "averaged_steps": [], "recipe": to_dict(recipe),
-                "model_config": model.config, "objective": objective}, run_dir / "final.pt")
+                "model_config": model.config, "objective": objective, "sample_rate": sample_rate}, run_dir / "final.pt")
     return model.eval()
 
 
-def make_hybrid_run(run_dir: Path, num_outputs: int = KALDI_PDFS,
+def make_hybrid_run(run_dir: Path, num_outputs: int = KALDI_PDFS, sample_rate: int | None = 8000,
                     **hybrid_settings) -> tuple[torch.nn.Module, np.ndarray]:
-    model = make_run(run_dir, "hybrid", num_outputs, **hybrid_settings)
+    model = make_run(run_dir, "hybrid", num_outputs, sample_rate, **hybrid_settings)
     counts = np.random.default_rng(1).integers(1, 50, size=num_outputs)
     write_counts(run_dir / PRIOR_COUNTS, counts)
     return model, counts
@@ -148,6 +151,8 @@ def test_features_json_describes_inputs_outputs_and_units(hybrid_export, tmp_pat
     assert spec["features"]["kaldi_pipeline"].startswith("apply-cmvn --norm-vars=true --utt2spk=")
     fbank_conf = (result.out_dir / spec["files"]["fbank_conf"]).read_text().split()
     assert "--num-mel-bins=40" in fbank_conf and "--frame-shift=10" in fbank_conf
+    # compute-fbank-feats assumes 16000 Hz without it and refuses the model's 8 kHz audio
+    assert "--sample-frequency=8000" in fbank_conf and spec["features"]["sample_frequency"] == 8000
     assert spec["input"]["features"]["layout"] == "(B, C, F, T)"
     assert spec["output"]["time_subsampling"] == 1 and spec["output"]["frame_shift_ms"] == 10.0
     assert spec["units"]["kind"] == "hybrid" and spec["units"]["num_pdfs"] == KALDI_PDFS
@@ -157,6 +162,14 @@ def test_features_json_describes_inputs_outputs_and_units(hybrid_export, tmp_pat
     assert rebuilt.num_outputs == KALDI_PDFS
     for name in spec["files"].values():
         assert (result.out_dir / name).is_file(), name
+
+
+def test_run_without_a_recorded_sample_rate_exports_a_warned_fbank_conf_without_one(tmp_path, caplog):
+    make_hybrid_run(tmp_path / "exp" / "vgg-small", sample_rate=None)
+    result = export_model(tmp_path / "exp" / "vgg-small")
+    assert "--sample-frequency" not in (result.out_dir / "fbank.conf").read_text()
+    assert json.loads((result.out_dir / "features.json").read_text())["features"]["sample_frequency"] is None
+    assert "does not record the sample rate of its training audio" in caplog.text
 
 
 def test_ctc_export_writes_tokens_and_subsampled_frame_rate(tmp_path):
@@ -229,6 +242,15 @@ def test_priors_that_do_not_fit_the_model_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"counts has 21 pdf counts but the model .* has 20 outputs"):
         export_loglikes(tmp_path / "run", make_data_dir(tmp_path / "data"), tmp_path / "out",
                         priors=tmp_path / "counts")
+
+
+def test_loglikes_of_features_unlike_the_models_are_refused(tmp_path):
+    make_hybrid_run(tmp_path / "run", num_outputs=20)
+    data = make_data_dir(tmp_path / "data")
+    (data / "fbank.conf").write_text(FbankOptions(num_mel_bins=MEL_BINS).kaldi_config(16000))
+    with pytest.raises(ValueError, match=r"--sample-frequency 16000 \(the model's 8000\)"):
+        export_loglikes(tmp_path / "run", data, tmp_path / "out")
+    assert not (tmp_path / "out" / "loglikes.ark").exists()
 
 
 def test_ctc_run_refuses_loglikes(tmp_path):

@@ -24,12 +24,13 @@ from typing import Sequence
 
 from blspeech.allocator import retain_freed_memory
 from blspeech.config import Recipe, recipe_from_dict
-from blspeech.data.kaldi_dir import DataDir
+from blspeech.data.kaldi_dir import DataDir, DataDirError
 from blspeech.decode.recognize import (beam, compute_log_probs, ctc_beam_decoder, decode_hybrid, decoding_device,
                                        feature_dataset, greedy, hybrid_graph_decoder, hybrid_loglikes, load_model,
                                        timed_words, write_hypotheses)
 from blspeech.device import pick_device
 from blspeech.experiment import Experiment
+from blspeech.features.front_end import check_features_fit_model, training_sample_rate
 from blspeech.tokenizer import Tokenizer
 
 log = logging.getLogger("blspeech")
@@ -124,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"{args.exp} holds a {'hybrid' if hybrid else 'CTC'} model: "
                          f"{'add' if hybrid else 'drop'} --hybrid")
     data = DataDir.read(args.data)
+    try:
+        check_features_fit_model(args.data, recipe.features, training_sample_rate(state, recipe),
+                                 str(args.exp / "final.pt"))
+    except DataDirError as error:
+        raise SystemExit(f"blspeech.decode: error: {error}") from None
     out = args.out or args.exp / f"decode_{args.data.name}"
     try:
         device = pick_device(args.device, "--device") if args.device else decoding_device(recipe)

@@ -1,7 +1,8 @@
 """``features.json``: everything a user of an exported model needs to compute its inputs and read its outputs.
 
 An exported network is useless without the exact front end it was trained on, so the file
-states the Kaldi fbank options (also written as ``fbank.conf`` for ``compute-fbank-feats``), the
+states the Kaldi fbank options and the sample rate of the training audio (also written as
+``fbank.conf`` for ``compute-fbank-feats``, which refuses audio at another rate), the
 CMVN mode, the deltas stacked as channels, the input and output layouts, and the units.
 """
 
@@ -12,18 +13,12 @@ from typing import Any
 
 from blspeech.config import FeatureConfig
 from blspeech.export.trained_run import TrainedRun
-from blspeech.features.fbank import FbankOptions
+from blspeech.features.front_end import fbank_options
 
 FORMAT_VERSION = 1
 DELTA_ORDER, DELTA_WINDOW = 2, 2  # what FeatureDataset stacks for channels=3 (Kaldi add-deltas defaults)
 INPUT_NAMES = ("features", "lengths")
 OUTPUT_NAMES = ("logits", "out_lengths")
-
-
-def fbank_options(features: FeatureConfig) -> FbankOptions:
-    """The fbank options the features stage used (the recipe sets these; the rest are Kaldi defaults)."""
-    return FbankOptions(num_mel_bins=features.num_mel_bins, frame_length_ms=features.frame_length_ms,
-                        frame_shift_ms=features.frame_shift_ms, dither=features.dither)
 
 
 def kaldi_pipeline(features: FeatureConfig) -> str:
@@ -53,6 +48,7 @@ def feature_spec(run: TrainedRun, units: dict[str, Any], files: dict[str, str]) 
         "model": {"objective": run.objective, "config": model.config},
         "features": {
             "kaldi_fbank": dataclasses.asdict(fbank_options(features)),
+            "sample_frequency": run.sample_rate,
             "cmvn": {"mode": features.cmvn, "norm_vars": features.norm_vars,
                      "note": "speaker: per-speaker stats (cmvn.scp + utt2spk); global: all speakers' stats summed; "
                              "utterance: each utterance's own stats; none: no normalization"},

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from blspeech.decode.recognize import compute_log_probs, decoding_device, feature_dataset, hybrid_loglikes
 from blspeech.export.trained_run import TrainedRun, load_trained_run
+from blspeech.features.front_end import check_features_fit_model
 from blspeech.hybrid.alignments import check_num_outputs
 from blspeech.hybrid.loglikes import LoglikeArk, latgen_command, write_loglikes
 from blspeech.hybrid.priors import read_counts
@@ -70,6 +71,7 @@ def export_loglikes(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
     pdf_count = check_pdf_count(run, transition_model or settings.transition_model or settings.tree or None)
     counts = Path(priors) if priors is not None else run.prior_counts
     check_priors(run, counts)
+    check_features_fit_model(data_dir, run.recipe.features, run.sample_rate, str(run.weights))
     posteriors = compute_log_probs(run.model, feature_dataset(run.recipe, data_dir), max_frames=max_frames,
                                    device=decoding_device(run.recipe))
     ark = write_loglikes(out_dir, hybrid_loglikes(posteriors, counts).items(), num_pdfs=pdf_count)

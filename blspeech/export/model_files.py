@@ -24,8 +24,9 @@ import onnx
 import onnxruntime
 import torch
 
-from blspeech.export.feature_spec import INPUT_NAMES, OUTPUT_NAMES, fbank_options, feature_spec
+from blspeech.export.feature_spec import INPUT_NAMES, OUTPUT_NAMES, feature_spec
 from blspeech.export.trained_run import TrainedRun, load_trained_run
+from blspeech.features.front_end import fbank_options
 from blspeech.fileio import atomic_write, write_text_atomic
 from blspeech.models import AcousticModel
 from blspeech.tokenizer import Tokenizer
@@ -229,7 +230,11 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     for path, data in contents.items():
         with atomic_write(path, "wb") as handle:
             handle.write(data)
-    write_text_atomic(files["fbank_conf"], fbank_options(run.recipe.features).kaldi_config())
+    if run.sample_rate is None:
+        log.warning("export: %s does not record the sample rate of its training audio, so %s has no "
+                    "--sample-frequency (compute-fbank-feats then assumes 16000 Hz): add the rate the model was "
+                    "trained on", run.weights, files["fbank_conf"])
+    write_text_atomic(files["fbank_conf"], fbank_options(run.recipe.features).kaldi_config(run.sample_rate))
     spec = feature_spec(run, units, {key: path.name for key, path in files.items()})
     write_text_atomic(files["features"], json.dumps(spec, indent=1) + "\n")
     diffs = {name: result["max_abs_diff"] for name, result in results.items()}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from blspeech.config import Recipe, recipe_from_dict
 from blspeech.decode.recognize import load_model
+from blspeech.features.front_end import training_sample_rate
 from blspeech.hybrid_training import PRIOR_COUNTS
 from blspeech.models import AcousticModel
 
@@ -23,12 +24,14 @@ REQUIRED_KEYS = ("model", "model_config", "recipe", "objective")
 
 @dataclass(frozen=True)
 class TrainedRun:
-    """One trained model: ``model`` in eval mode, ``objective`` "ctc" or "hybrid"."""
+    """One trained model: ``model`` in eval mode, ``objective`` "ctc" or "hybrid", ``sample_rate``
+    of its training audio (None where the run does not say)."""
 
     run_dir: Path
     model: AcousticModel
     recipe: Recipe
     objective: str
+    sample_rate: int | None
 
     @property
     def weights(self) -> Path:
@@ -58,4 +61,5 @@ def load_trained_run(run_dir: str | os.PathLike) -> TrainedRun:
                          "(not a final.pt written by the training loop's finalize)")
     # The checkpoint's own recipe, not today's YAML: it is what the model was trained with.
     recipe = recipe_from_dict(state["recipe"], f"{weights} (recipe)")
-    return TrainedRun(run_dir=root, model=model, recipe=recipe, objective=str(state["objective"]))
+    return TrainedRun(run_dir=root, model=model, recipe=recipe, objective=str(state["objective"]),
+                      sample_rate=training_sample_rate(state, recipe))

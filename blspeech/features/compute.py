@@ -85,14 +85,14 @@ def _run_jobs(jobs: list[RecordingJob], processes: int, description: str) -> Ite
         yield from tqdm(results, total=len(jobs), desc=description, unit="rec", disable=None)
 
 
-def _recorded_options(data_dir: str | os.PathLike) -> list[str]:
+def recorded_options(data_dir: str | os.PathLike) -> list[str]:
     """The options a data dir's features were computed with (its ``fbank.conf``), [] without one."""
     recorded = Path(data_dir) / OPTIONS_FILE
     return recorded.read_text(encoding="utf-8").split() if recorded.is_file() else []
 
 
 def _check_same_options(root: Path, options: FbankOptions) -> None:
-    lines = _recorded_options(root)
+    lines = recorded_options(root)
     if (root / OPTIONS_FILE).is_file() and [line for line in lines if not line.startswith(SAMPLE_FREQUENCY)] != options.kaldi_config().split():
         raise ValueError(
             f"{root}/feats.scp was computed with other options ({root / OPTIONS_FILE}: {' '.join(lines)}) than "
@@ -103,7 +103,7 @@ def _check_same_options(root: Path, options: FbankOptions) -> None:
 def recorded_sample_rate(data_dir: str | os.PathLike) -> int | None:
     """The sample rate a data dir's features were computed at (its ``fbank.conf``), or None when
     it does not say (features computed elsewhere or by an earlier version)."""
-    rates = [int(line.removeprefix(SAMPLE_FREQUENCY)) for line in _recorded_options(data_dir)
+    rates = [int(line.removeprefix(SAMPLE_FREQUENCY)) for line in recorded_options(data_dir)
              if line.startswith(SAMPLE_FREQUENCY)]
     return rates[0] if rates else None
 

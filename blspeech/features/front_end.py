@@ -1,0 +1,87 @@
+"""The front end a trained model expects, and the check that a data dir's features are its kind.
+
+A network reads its input as the mel bins and frames of its training features, at the sample
+rate of its training audio. Features computed with other options, or from audio at another
+rate, can have the very shape the network expects and then decode to wrong words without any
+error (a model trained on 8 kHz telephone speech, given features of 22.05 kHz audio, puts out
+syllable salad). So training records the rate of its audio in ``final.pt``, and decoding and the
+loglikes export compare a data dir's ``fbank.conf`` with the model's options and refuse a
+difference. Dither is left out of the comparison: it adds noise of about one int16 step, and
+recipes may train with it and test without. A data dir without ``fbank.conf`` (features made by
+Kaldi) cannot be checked; that is logged and its features are used as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from blspeech.config import FeatureConfig, Recipe
+from blspeech.data.kaldi_dir import DataDirError
+from blspeech.experiment import Experiment
+from blspeech.features.compute import OPTIONS_FILE, recorded_options, recorded_sample_rate
+from blspeech.features.fbank import FbankOptions
+
+logger = logging.getLogger("blspeech")
+
+SAMPLE_RATE_KEY = "sample_rate"  # final.pt: the sample rate of the training audio, or None
+UNCHECKED_OPTIONS = ("--dither",)
+
+
+def fbank_options(features: FeatureConfig) -> FbankOptions:
+    """The fbank options the features stage uses for a recipe (it sets these; the rest are Kaldi's defaults)."""
+    return FbankOptions(num_mel_bins=features.num_mel_bins, frame_length_ms=features.frame_length_ms,
+                        frame_shift_ms=features.frame_shift_ms, dither=features.dither)
+
+
+def front_end_record(exp: Experiment) -> dict[str, int | None]:
+    """What training adds to ``final.pt`` about its front end: the sample rate of its training
+    audio (from the training data dir's ``fbank.conf``; None for features made elsewhere)."""
+    return {SAMPLE_RATE_KEY: recorded_sample_rate(exp.train_dir)}
+
+
+def training_sample_rate(state: Mapping[str, Any], recipe: Recipe) -> int | None:
+    """The sample rate of the audio a model was trained on: as training recorded it in
+    ``final.pt``, else (a run of an earlier version) as the recipe's training data dir's
+    ``fbank.conf`` states it; None when neither says."""
+    if state.get(SAMPLE_RATE_KEY) is not None:
+        return int(state[SAMPLE_RATE_KEY])
+    return recorded_sample_rate(Experiment(recipe).train_dir)
+
+
+def _as_dict(options: list[str]) -> dict[str, str]:
+    return dict(option.split("=", 1) if "=" in option else (option, "true") for option in options)
+
+
+def _same_value(first: str, second: str) -> bool:
+    try:
+        return float(first) == float(second)
+    except ValueError:
+        return first == second
+
+
+def check_features_fit_model(data_dir: str | os.PathLike, features: FeatureConfig, sample_rate: int | None,
+                             model: str) -> None:
+    """Raise a ``DataDirError`` naming ``data_dir`` and ``model`` when the data dir's features were
+    computed with other fbank options than the model was trained on, or from audio at another
+    sample rate (compared where both are known)."""
+    root = Path(data_dir)
+    if not (root / OPTIONS_FILE).is_file():
+        logger.info("%s has no %s: its features are taken to be computed as %s's training features were",
+                    root, OPTIONS_FILE, model)
+        return
+    recorded = _as_dict(recorded_options(root))
+    expected = _as_dict(fbank_options(features).kaldi_config(sample_rate).split())
+    differing = [f"{key} {recorded[key]} (the model's {expected[key]})" for key in expected
+                 if key in recorded and key not in UNCHECKED_OPTIONS and not _same_value(recorded[key], expected[key])]
+    if differing:
+        resample = (f", resampling the audio to {sample_rate} Hz in wav.scp where it is at another rate "
+                    f"(e.g. 'sox FILE -r {sample_rate} -t wav - |')" if sample_rate is not None else "")
+        raise DataDirError(
+            f"{root}/feats.scp was computed with other features than {model} was trained on: {'; '.join(differing)}. "
+            f"Recompute them with the model's options (python -m blspeech.features.compute {root} --overwrite "
+            f"--num-mel-bins {features.num_mel_bins} --frame-length-ms {features.frame_length_ms:g} "
+            f"--frame-shift-ms {features.frame_shift_ms:g}){resample}")
