@@ -57,14 +57,31 @@ class ModelResult:
     wer: dict[str, dict[str, float]]  # "set/mode" -> {"Overall": .., "SWB": .., "CallHome": ..}
 
 
+def reference_stm(directory: Path, written: Path, frame_shift_ms: float) -> Path | None:
+    """The stm a data dir is scored against: its own, else one written to ``written`` from its
+    text (and segments) each time, so it follows the data dir; None for a data dir without text.
+    Text that leaves out utterances is an error naming one: their hypotheses would have no
+    reference to be scored against."""
+    if (directory / "stm").exists():
+        return directory / "stm"
+    if not (directory / "text").exists():
+        return None
+    data = DataDir.read(directory)
+    untranscribed = sorted(set(data.utt2spk) - set(data.text))
+    if untranscribed:
+        raise ValueError(f"{directory}/text has no transcript for {len(untranscribed)} of {len(data.utt2spk)} "
+                         f"utterances (first: {untranscribed[0]}), so they cannot be scored")
+    write_reference_stm(data, written, _durations(directory, frame_shift_ms))
+    return written
+
+
 def reference_files(exp: Experiment, set_name: str) -> tuple[Path, Path | None]:
     """The stm (written for dev) and glm a set is scored against; a set without a glm borrows the
     test sets' one, so dev and test follow the same hub5 mapping rules."""
     directory = exp.data_dir(set_name)
-    stm = directory / "stm"
-    if not stm.exists():  # written each time, so it follows the data dir
-        stm = exp.exp_dir / f"{set_name}.stm"
-        write_reference_stm(DataDir.read(directory), stm, _durations(directory, exp.recipe.features.frame_shift_ms))
+    stm = reference_stm(directory, exp.exp_dir / f"{set_name}.stm", exp.recipe.features.frame_shift_ms)
+    if stm is None:
+        raise ValueError(f"{directory} has neither stm nor text: nothing to score {set_name} against")
     candidates = [directory / "glm"] + [exp.data_dir(name) / "glm" for name in exp.recipe.data.test_sets]
     return stm, next((glm for glm in candidates if glm.exists()), None)
 

@@ -140,9 +140,10 @@ def test_decode_and_score_write_the_reports(tiny_run):
 
 def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys, caplog):
     """``python -m blspeech.decode`` on the tiny run's test set writes the hypotheses the decode
-    stage wrote (same model, tuned LM settings and decoder) and scores them; another --lm with
-    the tuned settings is warned about; a device the machine does not have is refused with a
-    message naming the option, and so are features of audio at another rate than training's."""
+    stage wrote (same model, tuned LM settings and decoder) and scores them, and dev (text, no stm)
+    to the decode stage's WER; another --lm with the tuned settings is warned about; a device the
+    machine does not have is refused with a message naming the option, and so are features of audio
+    at another rate than training's."""
     exp, run_dir, _, _ = tiny_run
     test_set = exp.recipe.data.test_sets[0]
     command = ["--exp", str(run_dir), "--data", str(exp.data_dir(test_set)), "--out", str(tmp_path / "out")]
@@ -161,6 +162,14 @@ def test_decode_command_reproduces_the_decode_stage(tiny_run, tmp_path, capsys, 
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="--device 'cuda' needs GPU 0, but this machine has 0"):
             decode_main(command + ["--device", "cuda"])
+    # dev has text but no stm: scored against a reference written from its text, as the score stage does
+    dev_out = tmp_path / "dev"
+    dev_command = ["--exp", str(run_dir), "--data", str(exp.data_dir(exp.recipe.data.dev_set)), "--out", str(dev_out)]
+    stm, glm = reference_files(exp, exp.recipe.data.dev_set)
+    assert decode_main(dev_command + ["--greedy-only", "--glm", str(glm)]) == 0
+    assert (dev_out / "ref.stm").read_text() == stm.read_text()
+    stage_wer = (run_dir / f"decode_{exp.recipe.data.dev_set}" / "greedy" / "wer.txt").read_text().split()[1]
+    assert f"%WER {stage_wer} " in capsys.readouterr().out
     # the run knows the rate of its training audio; features of audio at another rate are refused
     assert torch.load(run_dir / "final.pt", weights_only=True)["sample_rate"] == 8000
     resampled = tmp_path / "resampled"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from blspeech.results import ModelResult, format_comparison, main, read_results
 
 
@@ -72,3 +74,22 @@ def test_a_set_without_segments_scored_as_trn_pairs_utterances_by_id(tmp_path):
     for backend in ["builtin"] + (["sclite"] if sctk_available() else []):
         report = score(tmp_path / "dev.stm", tmp_path / "hyp.trn", out_dir=tmp_path / backend, backend=backend)
         assert (report.total.correct, report.total.errors) == (4, 0), backend
+
+
+def test_reference_of_a_data_dir_is_its_stm_else_its_text_which_must_cover_every_utterance(tmp_path):
+    from blspeech.data.kaldi_dir import DataDir
+    from blspeech.results import reference_stm
+
+    utts = {"s1-a": "hello there", "s1-b": "good morning"}
+    DataDir(wav_scp={u: f"{u}.wav" for u in utts}, utt2spk={u: "s1" for u in utts}).write(tmp_path / "untranscribed")
+    assert reference_stm(tmp_path / "untranscribed", tmp_path / "ref.stm", 10.0) is None
+    DataDir(wav_scp={u: f"{u}.wav" for u in utts}, utt2spk={u: "s1" for u in utts},
+            text={"s1-a": "hello there"}).write(tmp_path / "partial")
+    with pytest.raises(ValueError, match=r"partial/text has no transcript for 1 of 2 utterances \(first: s1-b\)"):
+        reference_stm(tmp_path / "partial", tmp_path / "ref.stm", 10.0)
+    DataDir(wav_scp={u: f"{u}.wav" for u in utts}, utt2spk={u: "s1" for u in utts},
+            text=dict(utts)).write(tmp_path / "dev")
+    assert reference_stm(tmp_path / "dev", tmp_path / "ref.stm", 10.0) == tmp_path / "ref.stm"
+    assert "s1-b A s1 0.00 0.01 <O> good morning" in (tmp_path / "ref.stm").read_text()
+    (tmp_path / "dev" / "stm").write_text("s1-a A s1 0.00 1.00 hello there\n")
+    assert reference_stm(tmp_path / "dev", tmp_path / "other.stm", 10.0) == tmp_path / "dev" / "stm"

@@ -9,7 +9,8 @@ scale from the run's dev tuning when it had one, else the recipe's, unless given
         --graph exp/tri/graph/HCLG.fst --model exp/tri/final.mdl     (or --tree tree --topo lang/topo)
 
 Writes DIR/<mode>/hyp.trn, hyp.ctm and recognitions.txt (DIR defaults to EXP/decode_<set>), then
-scores them when the data dir has an stm (and glm).
+scores them against the data dir's stm (and glm), or, for a data dir with text but no stm, against
+DIR/ref.stm written from its text and segments.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ from blspeech.decode.recognize import (beam, compute_log_probs, ctc_beam_decoder
                                        timed_words, write_hypotheses)
 from blspeech.device import pick_device
 from blspeech.experiment import Experiment
+from blspeech.results import reference_stm
+from blspeech.score import score
 from blspeech.features.front_end import check_features_fit_model, training_sample_rate
 from blspeech.tokenizer import Tokenizer
 
 log = logging.getLogger("blspeech")
+REFERENCE_STM = "ref.stm"  # written beside the decodes for a data dir with text but no stm
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -58,7 +62,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     hybrid.add_argument("--acoustic-scale", type=float,
                         help="acoustic scale (default: tuned on dev, EXP/decode.json, else the recipe's)")
     parser.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
-                        help="score against DATA/stm when present (default: on)")
+                        help="score against DATA/stm, or DATA/text when there is no stm (default: on)")
+    parser.add_argument("--glm", type=Path, help="hub5 mapping rules for scoring (default: DATA/glm when present; "
+                                                 "the decode stage scores dev with the test sets' glm)")
     return parser.parse_args(argv)
 
 
@@ -135,15 +141,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = pick_device(args.device, "--device") if args.device else decoding_device(recipe)
     except (RuntimeError, ValueError) as error:  # a GPU this machine lacks, or no device of that name
         raise SystemExit(f"blspeech.decode: error: {error}") from None
+    stm = None
+    if args.score:  # before decoding: text that leaves out utterances fails now, not after the decode
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            stm = reference_stm(args.data, out / REFERENCE_STM, recipe.features.frame_shift_ms)
+        except ValueError as error:
+            raise SystemExit(f"blspeech.decode: error: {error} (--no-score decodes without scoring)") from None
     log_probs = compute_log_probs(model, feature_dataset(recipe, args.data), device=device)
     written = (decode_with_graph if hybrid else decode_ctc)(args, recipe, data, log_probs, out)
-    stm = args.data / "stm"
-    if args.score and stm.exists():
-        from blspeech.score import score
-
-        glm = args.data / "glm"
+    if stm is not None:
+        glm = args.glm or (args.data / "glm" if (args.data / "glm").exists() else None)
         for directory in written:
-            print(score(stm, directory / "hyp.ctm", glm=glm if glm.exists() else None, out_dir=directory).summary())
+            print(score(stm, directory / "hyp.ctm", glm=glm, out_dir=directory).summary())
     return 0
 
 
