@@ -59,6 +59,7 @@ def make_run(run_dir: Path, objective: str, num_outputs: int, sample_rate: int |
     ``sample_rate`` None leaves out the rate (as runs of earlier versions did)."""
     recipe = Recipe()
     recipe.features.channels, recipe.features.cmvn, recipe.features.norm_vars = 1, "speaker", True
+    recipe.data.dir = str(run_dir.parent / "data")  # none there: the rate is only what final.pt says
     for key, value in hybrid_settings.items():
         setattr(recipe.hybrid, key, value)
     torch.manual_seed(0)
@@ -153,6 +154,10 @@ def test_features_json_describes_inputs_outputs_and_units(hybrid_export, tmp_pat
     assert "--num-mel-bins=40" in fbank_conf and "--frame-shift=10" in fbank_conf
     # compute-fbank-feats assumes 16000 Hz without it and refuses the model's 8 kHz audio
     assert "--sample-frequency=8000" in fbank_conf and spec["features"]["sample_frequency"] == 8000
+    assert spec["features"]["sample_scale"]["factor"] == 32768.0  # Kaldi's filterbank sees 16-bit PCM values
+    assert "run an utterance alone" in spec["input"]["features"]["note"]
+    assert spec["units"]["loglikelihoods"].startswith("log_softmax(logits) - log(count / sum(counts))")
+    assert (spec["units"]["acoustic_scale"], spec["units"]["acoustic_scale_source"]) == (0.1, "the recipe's")
     assert spec["input"]["features"]["layout"] == "(B, C, F, T)"
     assert spec["output"]["time_subsampling"] == 1 and spec["output"]["frame_shift_ms"] == 10.0
     assert spec["units"]["kind"] == "hybrid" and spec["units"]["num_pdfs"] == KALDI_PDFS
@@ -162,6 +167,13 @@ def test_features_json_describes_inputs_outputs_and_units(hybrid_export, tmp_pat
     assert rebuilt.num_outputs == KALDI_PDFS
     for name in spec["files"].values():
         assert (result.out_dir / name).is_file(), name
+
+
+def test_hybrid_export_states_the_acoustic_scale_tuned_on_dev(tmp_path):
+    make_hybrid_run(tmp_path / "run", acoustic_scale=0.1)
+    (tmp_path / "run" / "decode.json").write_text(json.dumps({"acoustic_scale": 0.0833}))
+    units = json.loads((export_model(tmp_path / "run").out_dir / "features.json").read_text())["units"]
+    assert (units["acoustic_scale"], units["acoustic_scale_source"]) == (0.0833, "tuned on dev")
 
 
 def test_run_without_a_recorded_sample_rate_exports_a_warned_fbank_conf_without_one(tmp_path, caplog):
@@ -177,6 +189,7 @@ def test_ctc_export_writes_tokens_and_subsampled_frame_rate(tmp_path):
     result = export_model(run_dir, tmp_path / "out")
     spec = json.loads((tmp_path / "out" / "features.json").read_text())
     assert spec["units"]["kind"] == "ctc" and spec["units"]["blank_id"] == 0
+    assert "output i > 0 the tokenizer's piece i - 1" in spec["units"]["note"]
     assert spec["output"]["time_subsampling"] == 4 and spec["output"]["frame_shift_ms"] == 40.0
     tokens = (tmp_path / "out" / "tokens.txt").read_text().splitlines()
     assert len(tokens) == model.num_outputs and tokens[0].split()[1] == "0"

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 
 from blspeech.config import FeatureConfig, Recipe
-from blspeech.data.kaldi_dir import DataDirError
+from blspeech.data.kaldi_dir import DataDirError, write_table
 from blspeech.experiment import Experiment
 from blspeech.features.fbank import FbankOptions
 from blspeech.features.front_end import check_features_fit_model, front_end_record, training_sample_rate
@@ -66,6 +68,9 @@ def test_features_made_elsewhere_are_used_and_said_to_be_unchecked(tmp_path, cap
     caplog.set_level(logging.INFO, logger="blspeech")
     check_features_fit_model(tmp_path / "kaldi", FeatureConfig(), 8000, MODEL)
     assert f"{tmp_path / 'kaldi'} has no fbank.conf" in caplog.text
+    assert "does not say the sample rate" not in caplog.text
+    check_features_fit_model(data_dir_with(tmp_path / "test", FbankOptions(), 16000), FeatureConfig(), None, MODEL)
+    assert f"{MODEL} does not say the sample rate of its training audio" in caplog.text
 
 
 def test_training_records_the_rate_of_its_data_and_earlier_runs_fall_back_to_the_data_dir(tmp_path):
@@ -78,3 +83,17 @@ def test_training_records_the_rate_of_its_data_and_earlier_runs_fall_back_to_the
     assert front_end_record(Experiment(recipe)) == {"sample_rate": 8000}
     assert training_sample_rate({}, recipe) == 8000  # a final.pt of an earlier version
     assert training_sample_rate({"sample_rate": 16000}, recipe) == 16000  # what training recorded wins
+
+
+def test_without_a_recorded_rate_the_training_audio_says_it(tmp_path, caplog):
+    recipe = Recipe()
+    recipe.data.dir = str(tmp_path / "data")
+    train_dir = Experiment(recipe).train_dir
+    train_dir.mkdir(parents=True)
+    soundfile.write(tmp_path / "a.wav", np.zeros(1600, dtype=np.float32), 16000, subtype="PCM_16")
+    write_table(train_dir / "wav.scp", {"rec-a": f"cat {tmp_path / 'a.wav'} |", "rec-b": "missing.wav"})
+    assert training_sample_rate({}, recipe) == 16000 and front_end_record(Experiment(recipe)) == {"sample_rate": 16000}
+    write_table(train_dir / "wav.scp", {"rec-a": str(tmp_path / "moved.wav")})  # audio no longer there
+    caplog.set_level(logging.INFO, logger="blspeech")
+    assert training_sample_rate({}, recipe) is None
+    assert f"sample rate of {train_dir} unknown" in caplog.text and "moved.wav" in caplog.text

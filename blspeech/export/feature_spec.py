@@ -13,11 +13,16 @@ from typing import Any
 
 from blspeech.config import FeatureConfig
 from blspeech.export.trained_run import TrainedRun
+from blspeech.features.fbank import INT16_SCALE
 from blspeech.features.front_end import fbank_options
 
 FORMAT_VERSION = 1
 DELTA_ORDER, DELTA_WINDOW = 2, 2  # what FeatureDataset stacks for channels=3 (Kaldi add-deltas defaults)
 INPUT_NAMES = ("features", "lengths")
+PADDING_NOTE = ("channel 0 static log-mel, 1 delta, 2 delta-delta. Frames past a length are zeroed after every stage, "
+                "but within a stage they still reach the last few output frames of a shorter utterance in a padded "
+                "batch: run an utterance alone for outputs that depend on it only (blspeech decodes in batches of "
+                "utterances of similar length, decode.max_frames, so matching its numbers exactly needs its batches)")
 OUTPUT_NAMES = ("logits", "out_lengths")
 
 
@@ -49,6 +54,9 @@ def feature_spec(run: TrainedRun, units: dict[str, Any], files: dict[str, str]) 
         "features": {
             "kaldi_fbank": dataclasses.asdict(fbank_options(features)),
             "sample_frequency": run.sample_rate,
+            "sample_scale": {"factor": INT16_SCALE,
+                             "note": "float samples in [-1, 1] are multiplied by this before the filterbank: "
+                                     "Kaldi computes on 16-bit integer PCM, and its log floor makes the scale matter"},
             "cmvn": {"mode": features.cmvn, "norm_vars": features.norm_vars,
                      "note": "speaker: per-speaker stats (cmvn.scp + utt2spk); global: all speakers' stats summed; "
                              "utterance: each utterance's own stats; none: no normalization"},
@@ -61,7 +69,7 @@ def feature_spec(run: TrainedRun, units: dict[str, Any], files: dict[str, str]) 
             "names": list(INPUT_NAMES),
             "features": {"layout": "(B, C, F, T)", "dtype": "float32", "channels": model.in_channels,
                          "num_mel_bins": model.num_mel_bins,
-                         "note": "channel 0 static log-mel, 1 delta, 2 delta-delta; frames past a length are ignored"},
+                         "note": PADDING_NOTE},
             "lengths": {"layout": "(B,)", "dtype": "int64", "note": "valid frames of each utterance"},
         },
         "output": {

@@ -28,6 +28,7 @@ from blspeech.export.feature_spec import INPUT_NAMES, OUTPUT_NAMES, feature_spec
 from blspeech.export.trained_run import TrainedRun, load_trained_run
 from blspeech.features.front_end import fbank_options
 from blspeech.fileio import atomic_write, write_text_atomic
+from blspeech.hybrid.priors import DEFAULT_PRIOR_FLOOR, UNSEEN_LOG_PRIOR
 from blspeech.models import AcousticModel
 from blspeech.tokenizer import Tokenizer
 
@@ -39,6 +40,10 @@ FEATURES_FILE = "features.json"
 FBANK_CONF_FILE = "fbank.conf"
 VERIFICATION_FILE = "verification.json"
 TOKENS_FILE = "tokens.txt"
+DECODE_SETTINGS = "decode.json"  # what the decode stage tuned on dev, in the run dir
+LOGLIKELIHOOD_RULE = (f"log_softmax(logits) - log(count / sum(counts)) per pdf (Kaldi's mapped decoders read these); "
+                      f"a pdf whose prior is below {DEFAULT_PRIOR_FLOOR:g} (unseen in training) gets log-prior "
+                      f"{UNSEEN_LOG_PRIOR:g}, which switches it off")
 ONNX_OPSET = 17
 TOLERANCE = 1e-4
 # (batch, frames, lengths): different batch sizes and lengths prove the axes are dynamic, and
@@ -158,10 +163,14 @@ def unit_files(run: TrainedRun, out_dir: Path) -> tuple[dict[str, Any], dict[str
         files = {"tokens": out_dir / TOKENS_FILE, "tokenizer": out_dir / run.tokenizer_model.name}
         contents = {files["tokens"]: "".join(f"{token} {i}\n" for i, token in enumerate(tokenizer.tokens)).encode(),
                     files["tokenizer"]: run.tokenizer_model.read_bytes()}
-        return {"kind": "ctc", "blank_id": Tokenizer.blank_id, "num_outputs": num_outputs,
-                "tokens": TOKENS_FILE, "tokenizer": files["tokenizer"].name}, files, contents
+        units = {"kind": "ctc", "blank_id": Tokenizer.blank_id, "num_outputs": num_outputs,
+                 "tokens": TOKENS_FILE, "tokenizer": files["tokenizer"].name,
+                 "note": f"output {Tokenizer.blank_id} is the blank, output i > 0 the tokenizer's piece i - 1; "
+                         f"{TOKENS_FILE} lists the pieces by output id (words: join them, '\u2581' starts a word)"}
+        return units, files, contents
     if run.objective == "hybrid":
-        units: dict[str, Any] = {"kind": "hybrid", "num_pdfs": num_outputs, "priors": None}
+        units = {"kind": "hybrid", "num_pdfs": num_outputs, "priors": None,
+                 "loglikelihoods": LOGLIKELIHOOD_RULE, **acoustic_scale(run)}
         if not run.prior_counts.is_file():
             log.warning("export: %s not found; exporting without priors (loglikes export will need them)",
                         run.prior_counts)
@@ -171,6 +180,14 @@ def unit_files(run: TrainedRun, out_dir: Path) -> tuple[dict[str, Any], dict[str
         units["priors_format"] = "pdf counts, analyze-counts --binary=false text vector"
         return units, files, {files["priors"]: run.prior_counts.read_bytes()}
     raise ValueError(f"{run.weights}: unknown objective {run.objective!r} (expected 'ctc' or 'hybrid')")
+
+
+def acoustic_scale(run: TrainedRun) -> dict[str, Any]:
+    """The acoustic scale to decode a hybrid run's log-likelihoods with, and where it comes from."""
+    tuned = run.run_dir / DECODE_SETTINGS
+    if tuned.is_file() and "acoustic_scale" in (settings := json.loads(tuned.read_text())):
+        return {"acoustic_scale": settings["acoustic_scale"], "acoustic_scale_source": "tuned on dev"}
+    return {"acoustic_scale": run.recipe.hybrid.acoustic_scale, "acoustic_scale_source": "the recipe's"}
 
 
 def verify_exports(model: AcousticModel, torchscript: bytes, onnx_model: bytes,

@@ -8,7 +8,9 @@ syllable salad). So training records the rate of its audio in ``final.pt``, and 
 loglikes export compare a data dir's ``fbank.conf`` with the model's options and refuse a
 difference. Dither is left out of the comparison: it adds noise of about one int16 step, and
 recipes may train with it and test without. A data dir without ``fbank.conf`` (features made by
-Kaldi) cannot be checked; that is logged and its features are used as they are.
+Kaldi) cannot be checked; that is logged and its features are used as they are. A run of an
+earlier version, whose ``final.pt`` lacks the rate, takes it from its training data dir: the
+``fbank.conf`` there, else the first recording of its ``wav.scp``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from blspeech.config import FeatureConfig, Recipe
-from blspeech.data.kaldi_dir import DataDirError
+from blspeech.data.audio import AudioError, load_recording
+from blspeech.data.kaldi_dir import DataDirError, read_table
 from blspeech.experiment import Experiment
 from blspeech.features.compute import OPTIONS_FILE, recorded_options, recorded_sample_rate
 from blspeech.features.fbank import FbankOptions
@@ -37,19 +40,34 @@ def fbank_options(features: FeatureConfig) -> FbankOptions:
                         frame_shift_ms=features.frame_shift_ms, dither=features.dither)
 
 
+def data_dir_sample_rate(data_dir: str | os.PathLike) -> int | None:
+    """The sample rate of a data dir's audio: as its ``fbank.conf`` states it, else that of the
+    first recording in its ``wav.scp`` (all of a featurized dir's share one); None when there is
+    neither or the recording cannot be read (the data dir was moved, say)."""
+    root = Path(data_dir)
+    rate = recorded_sample_rate(root)
+    if rate is not None or not (root / "wav.scp").is_file():
+        return rate
+    first = next(iter(read_table(root / "wav.scp").values()), None)
+    try:
+        return load_recording(first)[1] if first is not None else None
+    except AudioError as error:
+        logger.info("sample rate of %s unknown: %s", root, error)
+        return None
+
+
 def front_end_record(exp: Experiment) -> dict[str, int | None]:
-    """What training adds to ``final.pt`` about its front end: the sample rate of its training
-    audio (from the training data dir's ``fbank.conf``; None for features made elsewhere)."""
-    return {SAMPLE_RATE_KEY: recorded_sample_rate(exp.train_dir)}
+    """What training adds to ``final.pt`` about its front end: the sample rate of its training audio."""
+    return {SAMPLE_RATE_KEY: data_dir_sample_rate(exp.train_dir)}
 
 
 def training_sample_rate(state: Mapping[str, Any], recipe: Recipe) -> int | None:
     """The sample rate of the audio a model was trained on: as training recorded it in
-    ``final.pt``, else (a run of an earlier version) as the recipe's training data dir's
-    ``fbank.conf`` states it; None when neither says."""
+    ``final.pt``, else (a run of an earlier version) that of the recipe's training data dir;
+    None when neither says."""
     if state.get(SAMPLE_RATE_KEY) is not None:
         return int(state[SAMPLE_RATE_KEY])
-    return recorded_sample_rate(Experiment(recipe).train_dir)
+    return data_dir_sample_rate(Experiment(recipe).train_dir)
 
 
 def _as_dict(options: list[str]) -> dict[str, str]:
@@ -69,6 +87,9 @@ def check_features_fit_model(data_dir: str | os.PathLike, features: FeatureConfi
     computed with other fbank options than the model was trained on, or from audio at another
     sample rate (compared where both are known)."""
     root = Path(data_dir)
+    if sample_rate is None:
+        logger.warning("%s does not say the sample rate of its training audio: the rate of %s's features is not "
+                       "checked against it", model, root)
     if not (root / OPTIONS_FILE).is_file():
         logger.info("%s has no %s: its features are taken to be computed as %s's training features were",
                     root, OPTIONS_FILE, model)
