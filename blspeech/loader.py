@@ -238,6 +238,16 @@ class FeatureDataset(Dataset):
         except ValueError as error:
             raise ValueError(f"utterance {self.utt_ids[index]}: {error}") from error
 
+    def check_num_mel_bins(self, num_mel_bins: int) -> None:
+        """Raise naming feats.scp unless its features (read from the first utterance) have
+        ``num_mel_bins`` dimensions: features made for another model would otherwise fail deep
+        inside the network, or with matching CMVN stats be computed on."""
+        if self.utt_ids:
+            dimension = self._static_features(0).shape[1]
+            if dimension != num_mel_bins:
+                raise DataDirError(f"{self._feats_scp} holds {dimension}-dimensional features (utterance "
+                                   f"{self.utt_ids[0]}) but the model takes {num_mel_bins} mel bins")
+
     def __getitem__(self, index: int) -> Utterance:
         feats = self._normalized(self._static_features(index), index)
         stacked = add_deltas(feats, order=2) if self.channels == 3 else feats.transpose(0, 1).unsqueeze(0).contiguous()

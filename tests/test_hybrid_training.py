@@ -2,6 +2,7 @@
 targets from Kaldi alignments, frame cross-entropy training, priors, decoding with the Kaldi
 HCLG, log-likelihood export, and a wrong pdf count refused."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import blspeech.hybrid as hybrid
 from blspeech.config import load_recipe
 from blspeech.data.kaldi_dir import write_table
+from blspeech.decode.__main__ import main as decode_main
 from blspeech.decode.recognize import decode_hybrid_experiment
 from blspeech.experiment import Experiment
 from blspeech.export import export_loglikes
@@ -86,5 +88,28 @@ def test_exported_loglikes_fit_the_kaldi_model(trained, tmp_path):
 
 def test_a_tree_with_another_pdf_count_is_refused(trained):
     exp, run_dir = trained
-    with pytest.raises(ValueError, match=r"has 88 outputs but the Kaldi tree/model has 61 pdfs"):
+    with pytest.raises(ValueError, match=rf"{run_dir / 'final.pt'} has 88 outputs but .*mono_final.mdl has 61 pdfs"):
         export_loglikes(run_dir, exp.data_dir("train"), run_dir / "bad", transition_model=FIXTURES / "exp" / "mono_final.mdl")
+
+
+def test_decode_command_checks_its_kaldi_files_before_the_network_runs_and_names_them(trained, tmp_path, caplog):
+    _, run_dir = trained
+    command = ["--hybrid", "--exp", str(run_dir), "--data", str(run_dir.parent.parent / "data" / "train"),
+               "--no-score", "--out", str(tmp_path / "out")]
+    graph = ["--graph", str(FIXTURES / "exp" / "HCLG.fst")]
+    assert decode_main(command + graph + ["--word-boundary", str(FIXTURES / "lang" / "phones" / "word_boundary.int")]) == 0
+    assert (tmp_path / "out" / "graph" / "hyp.ctm").stat().st_size > 0
+    caplog.set_level(logging.INFO, logger="blspeech")
+    refused = [
+        (["--graph", str(tmp_path / "missing" / "HCLG.fst")], "missing/HCLG.fst not found"),
+        (["--graph", str(FIXTURES / "exp")], "exp is a directory: give the HCLG.fst file"),
+        (graph + ["--word-boundary", str(tmp_path / "wb.int")], "wb.int not found"),
+        (graph + ["--tree", str(FIXTURES / "exp" / "tree")], "both a tree and a topo file"),
+        (graph + ["--model", str(FIXTURES / "exp" / "mono_final.mdl")],
+         rf"{run_dir / 'final.pt'} has 88 outputs but .*mono_final.mdl has 61 pdfs"),
+    ]
+    for extra, message in refused:
+        caplog.clear()
+        with pytest.raises(SystemExit, match=rf"^blspeech.decode: error: .*{message}"):
+            decode_main(command + extra)
+        assert "FeatureDataset" not in caplog.text  # refused before the features were read

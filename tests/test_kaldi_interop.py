@@ -97,7 +97,7 @@ def test_num_pdfs_from_model_and_tree_files():
 def test_load_transition_model_wants_one_source():
     with pytest.raises(ValueError, match="not both"):
         hybrid.load_transition_model(EXP / "final.mdl", tree=EXP / "tree", topo=LANG / "topo")
-    with pytest.raises(ValueError, match="tree and topo"):
+    with pytest.raises(ValueError, match=rf"both a tree and a topo file \(got tree {EXP / 'tree'}, topo none\)"):
         hybrid.load_transition_model(tree=EXP / "tree")
 
 

@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from blspeech.data.kaldi_dir import DataDir, DataDirError, write_table
+from blspeech.decode.recognize import compute_log_probs
 from blspeech.features.ark import write_ark
 from blspeech.features.cmvn import CmvnAccumulator, apply_cmvn, cmvn_stats, write_cmvn_stats
 from blspeech.features.deltas import add_deltas
 from blspeech.features.specaugment import SpecAugmentConfig
 from blspeech.loader import FeatureDataset, FrameBucketSampler, Utterance, collate, make_loader, padding_mask
+from blspeech.models import build_model
 
 BINS = 6
 
@@ -118,6 +120,18 @@ def test_unreadable_ark_names_the_utterance(tmp_path):
     dataset = FeatureDataset(tmp_path, cmvn="none")
     with pytest.raises(DataDirError, match="utterance a: cannot read"):
         dataset[0]
+
+
+def test_features_of_another_dimension_than_the_model_takes_are_named(feature_dir):
+    root, feats = feature_dir
+    dataset = FeatureDataset(root, cmvn="speaker", channels=3)
+    dataset.check_num_mel_bins(BINS)
+    with pytest.raises(DataDirError, match=rf"{root / 'feats.scp'} holds {BINS}-dimensional features "
+                                           rf"\(utterance utt00\) but the model takes 40 mel bins"):
+        dataset.check_num_mel_bins(40)
+    model = build_model("vgg-small", num_outputs=5, in_channels=3, num_mel_bins=40)
+    with pytest.raises(DataDirError, match="but the model takes 40 mel bins"):  # before the network sees them
+        compute_log_probs(model, dataset)
 
 
 def test_bad_dataset_arguments(feature_dir):

@@ -102,6 +102,7 @@ def compute_log_probs(model: torch.nn.Module, dataset: FeatureDataset, max_frame
     The network runs as an inference-ready copy (``prepare_for_inference``: batch norms folded,
     channels-last), so the caller's model, in training or not, is left as it is.
     """
+    dataset.check_num_mel_bins(model.num_mel_bins)
     ready = prepare_for_inference(model)
     if device is not None:
         ready = ready.to(device)
@@ -232,7 +233,8 @@ def hybrid_graph_decoder(recipe: Recipe, graph: str | Path | None = None, words:
     hybrid = recipe.hybrid
     graph = Path(graph or hybrid.graph)
     if not graph.is_file():
-        raise FileNotFoundError(f"decoding graph {graph} not found (recipe hybrid.graph or --graph)")
+        raise FileNotFoundError(f"decoding graph {graph} {'is a directory' if graph.is_dir() else 'not found'}: "
+                                f"give the HCLG.fst file (recipe hybrid.graph or --graph)")
     words = Path(words or hybrid.words or graph.parent / "words.txt")
     boundary = word_boundary or hybrid.word_boundary or None
     scale = hybrid.acoustic_scale if acoustic_scale is None else acoustic_scale  # 0 is refused, not replaced

@@ -37,7 +37,8 @@ def check_pdf_count(run: TrainedRun, kaldi_model: str | os.PathLike | None) -> i
     if kaldi_model is None:
         return None
     count = num_pdfs(Path(kaldi_model))
-    check_num_outputs(num_pdfs=count, num_outputs=run.model.num_outputs)
+    check_num_outputs(num_pdfs=count, num_outputs=run.model.num_outputs, network=str(run.weights),
+                      kaldi=str(kaldi_model))
     return count
 
 

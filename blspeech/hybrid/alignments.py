@@ -128,10 +128,12 @@ def check_alignment_frames(utt: str, alignment: np.ndarray, num_frames: int) -> 
         raise AlignmentError(f"utterance {utt}: the alignment has {len(alignment)} frames, its features {num_frames}")
 
 
-def check_num_outputs(num_pdfs: int, num_outputs: int) -> None:
-    """Raise ValueError unless the network's output size equals the tree/model's pdf count."""
+def check_num_outputs(num_pdfs: int, num_outputs: int, *, network: str = "the acoustic model",
+                      kaldi: str = "the Kaldi tree/model") -> None:
+    """Raise ValueError unless the network's output size equals the tree/model's pdf count; the
+    message names ``network`` and ``kaldi`` (their files, where the caller knows them)."""
     if num_pdfs != num_outputs:
         raise ValueError(
-            f"the acoustic model has {num_outputs} outputs but the Kaldi tree/model has {num_pdfs} pdfs: "
+            f"{network} has {num_outputs} outputs but {kaldi} has {num_pdfs} pdfs: "
             f"they must be equal (build the hybrid head with {num_pdfs} outputs for this tree)"
         )

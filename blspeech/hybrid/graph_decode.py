@@ -84,7 +84,8 @@ class HybridGraphDecoder:
         self.symbols = kaldifst.SymbolTable.read_text(os.fspath(words_txt))
         boundary_path = Path(word_boundary) if word_boundary is not None else Path(hclg).parent / "phones" / "word_boundary.int"
         if not boundary_path.is_file():
-            raise ValueError(f"word boundary file {boundary_path} not found (pass word_boundary=lang/phones/word_boundary.int)")
+            raise ValueError(f"word boundary file {boundary_path} not found: give lang/phones/word_boundary.int "
+                             "(decode --word-boundary, recipe hybrid.word_boundary)")
         self.word_boundary = read_word_boundary(boundary_path)
         self.tables = TransitionTables(transition_model)
         # Column j of the decodable matrix is transition-id j + 1 (kaldi-decoder's indices are 1-based).

@@ -163,11 +163,12 @@ def load_transition_model(
 ) -> khg.TransitionModel:
     """``final.mdl`` or ``tree`` + ``topo`` (exactly one of the two) -> TransitionModel."""
     if model is not None and (tree is not None or topo is not None):
-        raise ValueError(f"give either model={model!r} or tree+topo, not both")
+        raise ValueError(f"give either a final.mdl ({model}) or a tree and a topo file, not both")
     if model is not None:
         return read_transition_model(model)
     if tree is None or topo is None:
-        raise ValueError(f"need model=final.mdl, or both tree and topo (got tree={tree!r}, topo={topo!r})")
+        raise ValueError(f"need a Kaldi final.mdl, or both a tree and a topo file (got tree {tree or 'none'}, "
+                         f"topo {topo or 'none'})")
     return transition_model_from_tree(tree, topo)
 
 
