@@ -120,6 +120,13 @@ def test_trn_pairing_by_speaker_prefix_and_order(tmp_path):
         pair_with_segments(utterances, {"sw_1_A": ["s1", "s2"], "sw_1_X": []}, "hyp.trn", str)
 
 
+def test_kaldi_eval2000_speaker_ids_pair_with_the_hub5_stm_speakers(tmp_path):
+    utterances = read_trn_text(tmp_path, "b (en_4156-A_000857-001155)\na (en_4156-A_000306-000847)\n"
+                                         "c (en_4156-B_000100-000200)\n")
+    pairs = pair_with_segments(utterances, {"en_4156_A": ["s1", "s2"], "en_4156_B": ["s3"]}, "hyp.trn", str)
+    assert [(segment, u.text) for segment, u in pairs] == [("s1", "a"), ("s2", "b"), ("s3", "c")]
+
+
 def test_trn_ids_with_unpadded_numbers_pair_in_time_order(tmp_path):
     utterances = read_trn_text(tmp_path, "good morning (sw_1_A-10)\nhello there (sw_1_A-2)\n")
     pairs = pair_with_segments(utterances, {"sw_1_A": ["at 2 s", "at 10 s"]}, "hyp.trn", str)

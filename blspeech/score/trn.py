@@ -81,6 +81,11 @@ def write_trn(path: str | os.PathLike, words_per_utt: Mapping[str, Sequence[str]
     return len(lines)
 
 
+def _comparable(identifier: str) -> str:
+    """An id as speaker matching compares it: lower case, ``-`` read as ``_``."""
+    return identifier.lower().replace("-", "_")
+
+
 def numbers_as_numbers(utt_id: str) -> list[tuple[bytes, int]]:
     """Sort key: runs of text in byte order, each followed by its run of digits compared as a number."""
     return [(text.encode("utf-8"), int(digits) if digits else -1) for text, digits in re.findall(r"(\D*)(\d*)", utt_id)]
@@ -92,20 +97,21 @@ def pair_with_segments(
 ) -> list[tuple[T, TrnUtterance]]:
     """Pair trn utterances with the scored reference segments they transcribe, in segment order.
 
-    An utterance belongs to the reference speaker whose id (case-insensitive) is the longest
-    prefix of the utterance id followed by ``-``, ``_`` or nothing (Kaldi utterance ids start
-    with their speaker id). Where each of a speaker's utterances has a segment of its own file
+    An utterance belongs to the reference speaker whose id is the longest prefix of the utterance
+    id followed by ``-``, ``_`` or nothing (Kaldi utterance ids start with their speaker id),
+    compared case-insensitively and with ``-`` and ``_`` alike (Kaldi's eval2000 speaker
+    ``en_4156-A`` is the Hub5 stm's ``en_4156_A``). Where each of a speaker's utterances has a segment of its own file
     (``file_of``; a data dir without segments, every utterance its own recording), they pair by
     that id. Otherwise a trn line carries no times, so they pair by order: the utterances, sorted
     by id with the numbers in it compared as numbers (``-2`` before ``-10``, as times in ids are,
     padded or not), with the segments in time order. Raise ScoreInputError when an utterance
     matches no speaker or a speaker's counts differ.
     """
-    speakers = {speaker.lower(): speaker for speaker in segments_by_speaker}
+    speakers = {_comparable(speaker): speaker for speaker in segments_by_speaker}
     grouped: dict[str, list[TrnUtterance]] = {speaker: [] for speaker in segments_by_speaker}
     for utterance in utterances:
-        utt = utterance.utt_id.lower()
-        owners = [s for s in speakers if utt == s or (utt.startswith(s) and utt[len(s)] in "-_")]
+        utt = _comparable(utterance.utt_id)
+        owners = [s for s in speakers if utt == s or (utt.startswith(s) and utt[len(s)] == "_")]
         if not owners:
             raise ScoreInputError(path, utterance.line, f"utterance id {utterance.utt_id!r} does not start with any reference speaker id")
         grouped[speakers[max(owners, key=len)]].append(utterance)
