@@ -239,6 +239,41 @@ def test_command_line_tools_match_kaldi(tmp_path, capsys):
     assert hybrid.read_counts(tmp_path / "counts").sum() == sum(len(v) for v in ours.values())
 
 
+def test_command_line_tools_take_kaldi_wspecifiers_and_report_bad_files_in_one_line(tmp_path, caplog):
+    from blspeech.hybrid.__main__ import main
+
+    model = ["--model", str(EXP / "final.mdl"), f"ark:{EXP / 'ali.txt'}"]
+    assert main(["ali-to-pdf", *model, f"ark,t:{tmp_path / 'pdf.txt'}"]) == 0
+    assert (tmp_path / "pdf.txt").read_bytes() == (EXP / "pdf_ali.txt").read_bytes()  # as ali-to-pdf ... ark,t: writes
+    assert main(["ali-to-pdf", *model, f"ark:{tmp_path / 'pdf.ark'}"]) == 0
+    assert dict(hybrid.read_int32_vectors(tmp_path / "pdf.ark")).keys() == dict(
+        hybrid.read_int32_vectors(EXP / "pdf_ali.txt")).keys()
+    refused = [
+        (["ali-to-pdf", *model, f"scp:{tmp_path / 'pdf.scp'}"], "only the wspecifiers ark:FILE and ark,t:FILE"),
+        (["analyze-counts", *model, f"ark,t:{tmp_path / 'counts'}"], "writes one counts file, not a table"),
+        (["num-pdfs", str(tmp_path / "missing.mdl")], "No such file or directory"),
+        (["num-pdfs", str(EXP / "HCLG.fst")], "expected '<TransitionModel>'"),
+    ]
+    for command, message in refused:
+        caplog.clear()
+        assert main(command) == 1
+        assert message in caplog.text and command[-1].split(":")[-1] in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pdf.ark", "pdf.txt"]  # nothing written under odd names
+
+
+def test_a_truncated_or_foreign_alignment_file_is_named(tmp_path):
+    ali = tmp_path / "ali.1.gz"
+    with gzip.open(ali, "wb") as handle:
+        kaldiio.save_ark(handle, dict(hybrid.read_int32_vectors(EXP / "ali.txt")))
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "ali.1.gz").write_bytes(ali.read_bytes()[:200])
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "ali.1.gz").write_bytes((EXP / "ali.txt").read_bytes())
+    for directory, error in (("cut", "EOFError"), ("text", "BadGzipFile")):
+        with pytest.raises(hybrid.AlignmentError, match=rf"{tmp_path / directory / 'ali.1.gz'}: cannot read .*{error}"):
+            list(hybrid.read_int32_vectors(tmp_path / directory))
+
+
 def test_a_decoder_with_another_acoustic_scale_decodes_as_one_built_with_it(model_from_tree, fixture_loglikes):
     built = {scale: hybrid.HybridGraphDecoder(EXP / "HCLG.fst", model_from_tree, LANG / "words.txt",
                                               word_boundary=WORD_BOUNDARY, acoustic_scale=scale)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 
 from blspeech.hybrid.alignments import pdf_alignments, read_int32_vectors, write_int32_vectors
 from blspeech.hybrid.priors import count_pdfs, write_counts
 from blspeech.hybrid.transition_model import load_transition_model, num_pdfs
+
+_SPECIFIER = re.compile(r"^(ark|scp)(,[a-z]+)*:")  # a table specifier where a file name belongs
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     count.add_argument("model_or_tree")
     to_pdf = commands.add_parser("ali-to-pdf", help="transition-id alignments -> binary ark of pdf-id alignments")
     _add_model_options(to_pdf)
-    to_pdf.add_argument("output", help="output ark of int32 pdf-id vectors")
+    to_pdf.add_argument("output", help="output ark of int32 pdf-id vectors: a file name, ark:FILE or ark,t:FILE (text)")
     counts = commands.add_parser("analyze-counts", help="pdf frame counts as 'analyze-counts --binary=false' writes")
     _add_model_options(counts)
     counts.add_argument("output", help="output counts file ( [ c0 c1 ... ])")
@@ -44,11 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    if args.command == "num-pdfs":
-        print(num_pdfs(args.model_or_tree))
-        return 0
     log = logging.getLogger("blspeech")
     try:
+        if args.command == "num-pdfs":
+            print(num_pdfs(args.model_or_tree))
+            return 0
+        if args.command == "analyze-counts" and _SPECIFIER.match(args.output):
+            raise ValueError(f"{args.output}: analyze-counts writes one counts file, not a table: give a file name")
         model = load_transition_model(args.model, tree=args.tree, topo=args.topo)
         pdfs = pdf_alignments(read_int32_vectors(args.alignments), model)
         if args.command == "ali-to-pdf":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from blspeech.fileio import atomic_write
 
 Source = str | os.PathLike
 _RSPECIFIER = re.compile(r"^(ark|scp)(,[a-z]+)*:")
+_WSPECIFIER = re.compile(r"^ark(?P<options>(,[a-z]+)*):(?P<file>.*)$", re.DOTALL)
 _JOB_NUMBER = re.compile(r"\.(\d+)\.gz$")
 
 
@@ -51,13 +53,17 @@ def _raw_table(source: Source) -> Iterator[tuple[str, np.ndarray]]:
     if path.is_dir():
         for file in _alignment_files(path):
             yield from _raw_table(file)
-    elif path.suffix == ".scp":
-        yield from kaldiio.load_scp_sequential(text)
-    elif path.suffix == ".gz":
-        with gzip.open(path, "rb") as handle:
-            yield from kaldiio.load_ark(handle)
-    else:
-        yield from kaldiio.load_ark(text)
+        return
+    try:
+        if path.suffix == ".scp":
+            yield from kaldiio.load_scp_sequential(text)
+        elif path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                yield from kaldiio.load_ark(handle)
+        else:
+            yield from kaldiio.load_ark(text)
+    except (EOFError, OSError, zlib.error) as error:  # truncated or not gzip: name the file, as Kaldi does
+        raise AlignmentError(f"{path}: cannot read the alignments ({type(error).__name__}: {error})") from error
 
 
 def read_int32_vectors(source: Source) -> Iterator[tuple[str, np.ndarray]]:
@@ -76,12 +82,36 @@ def read_int32_vectors(source: Source) -> Iterator[tuple[str, np.ndarray]]:
         yield utt, array.astype(np.int32, copy=False)
 
 
-def write_int32_vectors(path: Source, items: Iterable[tuple[str, np.ndarray]]) -> int:
-    """Write a binary Kaldi ark of int32 vectors (what ``ali-to-pdf`` writes), atomically; returns the count."""
+def _output_file(target: Source) -> tuple[str, bool]:
+    """The file a table goes to and whether as text: a file name, or a Kaldi wspecifier
+    ``ark:FILE`` (binary) or ``ark,t:FILE`` (text); other wspecifiers (scp, pipes) are refused."""
+    text = os.fspath(target)
+    specifier = _WSPECIFIER.match(text)
+    if specifier is None:
+        if _RSPECIFIER.match(text):
+            raise ValueError(f"{text}: only the wspecifiers ark:FILE and ark,t:FILE are written here")
+        return text, False
+    options = set(filter(None, specifier["options"].split(",")))
+    if options - {"t", "b"} or specifier["file"].strip().endswith("|") or specifier["file"].strip() in ("", "-"):
+        raise ValueError(f"{text}: only the wspecifiers ark:FILE and ark,t:FILE are written here")
+    return specifier["file"], "t" in options
+
+
+def write_int32_vectors(target: Source, items: Iterable[tuple[str, np.ndarray]]) -> int:
+    """Write a Kaldi ark of int32 vectors (what ``ali-to-pdf`` writes), atomically; returns the count.
+
+    ``target`` is a file name or wspecifier (``_output_file``); text arks hold Kaldi's text form
+    of int vectors, ``utt 1 2 3 `` (kaldiio's text writer brackets them like float vectors, which
+    Kaldi's integer reader refuses)."""
+    path, as_text = _output_file(target)
     count = 0
-    with atomic_write(path, "wb") as handle:
+    with atomic_write(path, "w" if as_text else "wb") as handle:
         for utt, vector in items:
-            kaldiio.save_ark(handle, {utt: np.asarray(vector, dtype=np.int32)})
+            values = np.asarray(vector, dtype=np.int32)
+            if as_text:
+                handle.write(utt + " " + "".join(f"{value} " for value in values.tolist()) + "\n")
+            else:
+                kaldiio.save_ark(handle, {utt: values})
             count += 1
     return count
 

@@ -72,7 +72,8 @@ class KaldiReader:
     def expect_token(self, expected: str) -> None:
         token = self._word()
         if token != expected:
-            raise self.error(f"expected {expected!r}, found {token!r}")
+            shown = token if len(token) <= 40 else token[:40] + "..."  # a binary file read as a model: not all of it
+            raise self.error(f"expected {expected!r}, found {shown!r} (is this the right kind of Kaldi file?)")
 
     def _sized(self, kinds: dict[int, str], what: str) -> int | float:
         size = self._take(1)[0]
