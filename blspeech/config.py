@@ -298,7 +298,11 @@ def recipe_from_dict(values: dict[str, Any], source: str) -> Recipe:
 
 
 def apply_override(recipe: Recipe, text: str) -> Recipe:
-    """Return a copy of ``recipe`` with one ``section.key=value`` override applied and checked."""
+    """Return a copy of ``recipe`` with one ``section.key=value`` override applied and checked.
+
+    A mapping given for a section (``train={epochs: 5}``) sets the keys it names and keeps the
+    section's others, as ``train.epochs=5`` would; a mapping given for a free mapping
+    (``model.overrides={alpha: 4}``) replaces it whole."""
     parts, value = _parse_override(text)
     tree = to_dict(recipe)
     node = tree
@@ -308,8 +312,16 @@ def apply_override(recipe: Recipe, text: str) -> Recipe:
         node = node[part]
     if not isinstance(node, dict) or (parts[-1] not in node and not _is_free_mapping(recipe, parts[:-1])):
         raise ConfigError(f"--set {text}: unknown key '{'.'.join(parts)}'")
-    node[parts[-1]] = value
+    node[parts[-1]] = _merged(recipe, parts, node.get(parts[-1]), value)
     return _build(Recipe, tree, "", f"--set {text}")
+
+
+def _merged(recipe: Recipe, parts: list[str], current: Any, given: Any) -> Any:
+    """What the key at ``parts`` becomes when set to ``given``: a section's keys merged (nested
+    sections likewise), anything else (values, free mappings) replaced."""
+    if not (isinstance(given, dict) and isinstance(current, dict)) or _is_free_mapping(recipe, parts):
+        return given
+    return {**current, **{key: _merged(recipe, [*parts, key], current.get(key), value) for key, value in given.items()}}
 
 
 def _is_free_mapping(recipe: Recipe, parts: list[str]) -> bool:

@@ -30,6 +30,20 @@ def test_numbers_are_read_as_written(tmp_path):
         load_recipe(None, ["train.amp=yes"])
 
 
+def test_a_mapping_for_a_section_sets_its_keys_and_keeps_the_others():
+    base = load_recipe(Path(__file__).parents[1] / "recipes" / "tiny.yaml")
+    recipe = load_recipe(Path(__file__).parents[1] / "recipes" / "tiny.yaml",
+                         ["train={epochs: 5, lr: 0.01}", "features={specaugment_settings: {freq_masks: 1}}",
+                          "model.overrides={alpha: 4}", "model.overrides={beta: 2}"])
+    assert (recipe.train.epochs, recipe.train.lr) == (5, 0.01)
+    assert (recipe.train.max_frames, recipe.train.warmup_steps) == (base.train.max_frames, base.train.warmup_steps)
+    assert recipe.features.specaugment_settings.freq_masks == 1
+    assert recipe.features.specaugment_settings.time_masks == base.features.specaugment_settings.time_masks
+    assert recipe.model.overrides == {"beta": 2}  # a free mapping is replaced whole
+    with pytest.raises(ConfigError, match="unknown key 'train.epoch'"):
+        load_recipe(None, ["train={epoch: 5}"])
+
+
 def test_int_is_accepted_for_float():
     assert load_recipe(None, ["train.lr=1"]).train.lr == 1.0
 
