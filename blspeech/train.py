@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -46,21 +47,46 @@ def stage_corpus(exp: Experiment, args: argparse.Namespace) -> None:
             if not path.is_dir():
                 raise FileNotFoundError(f"corpus part {path} not found (recipe corpus.dir and corpus.{key})")
         return
-    marker = exp.corpus_dir / COMPLETE
-    if marker.exists():
-        log.info("corpus: %s is complete, skipping", exp.corpus_dir)
-        return
     from blspeech.corpus.synth import synthesize_corpus
 
+    # Always asked, even for a complete corpus: it returns the stored summary when the corpus was
+    # synthesized with these settings and refuses one made with others.
     summary = synthesize_corpus(exp.corpus_dir, hours=corpus.hours, speakers=corpus.speakers,
                                 eval_minutes=corpus.eval_minutes, seed=corpus.seed, jobs=corpus.jobs)
-    write_text_atomic(marker, f"{summary}\n")
+    write_text_atomic(exp.corpus_dir / COMPLETE, f"{summary}\n")
+
+
+def prep_settings(exp: Experiment) -> dict[str, str | int]:
+    """What decides the data dirs prep writes: the corpus parts it reads and the data settings."""
+    corpus, data = exp.recipe.corpus, exp.recipe.data
+    parts = {key: str(exp.corpus_part(getattr(corpus, key)).resolve())
+             for key in ("swb1", "transcripts", "hub5", "hub5_transcripts")}
+    return {**parts, "sph_reader": corpus.sph_reader, "dev_utterances": data.dev_utterances,
+            "max_duplicates": data.max_duplicates}
+
+
+def prepared_with_these_settings(exp: Experiment, marker: Path) -> bool:
+    """Whether prep's complete output is there; raise if it was made with other settings (a data dir
+    is shared by recipes, so another recipe's would otherwise be used as this one's)."""
+    if not marker.exists():
+        return False
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:  # written by an earlier version, before settings were recorded
+        log.info("prep: %s was prepared by an earlier version; its settings are not checked", exp.data_root)
+        return True
+    settings = prep_settings(exp)
+    changed = [f"{key} {recorded.get(key)} -> {value}" for key, value in settings.items() if recorded.get(key) != value]
+    if changed:
+        raise ValueError(f"{exp.data_root} was prepared with other settings ({'; '.join(changed)}): set data.dir to "
+                         "another directory, or remove this one to prepare it again")
+    return True
 
 
 def stage_prep(exp: Experiment, args: argparse.Namespace) -> None:
     """LDC layout -> data/<train, dev, eval2000>."""
     marker = exp.data_root / COMPLETE
-    if marker.exists():
+    if prepared_with_these_settings(exp, marker):
         log.info("prep: %s is complete, skipping", exp.data_root)
         return
     from blspeech.data.swbd import prepare_switchboard
@@ -72,7 +98,7 @@ def stage_prep(exp: Experiment, args: argparse.Namespace) -> None:
                         hub5_transcripts_dir=exp.corpus_part(corpus.hub5_transcripts), output_dir=exp.data_root,
                         dev_utterances=data.dev_utterances, max_duplicates=data.max_duplicates,
                         sph_reader=corpus.sph_reader)
-    write_text_atomic(marker, "prepared\n")
+    write_text_atomic(marker, json.dumps(prep_settings(exp), indent=1) + "\n")
 
 
 def stage_features(exp: Experiment, args: argparse.Namespace) -> None:

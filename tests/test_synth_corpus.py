@@ -166,6 +166,12 @@ def test_bad_arguments_are_named(tmp_path, bad, message):
         synthesize_corpus(tmp_path / "x", **{**TINY, **bad})
 
 
+def test_an_unknown_engine_is_refused_without_claiming_the_directory(tmp_path):
+    with pytest.raises(ValueError, match="bogus"):
+        synthesize_corpus(tmp_path / "x", **TINY, engines=["bogus"])
+    assert not (tmp_path / "x" / "synthesis.json").exists()  # the corrected command may use the directory
+
+
 def test_each_side_is_on_its_own_channel_and_survives_mu_law(tmp_path):
     voices = (Voice("espeak-ng", "en-us+m1", "m", 40, 1.0, 1.0), Voice("flite", "slt", "f", 180, 1.0, 1.0))
     pools = SentencePools(("we went camping last summer", "the schools are pretty good here"), ("uh-huh",))

@@ -1,6 +1,7 @@
 """How the main job wires its stages: what each stage is handed."""
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from blspeech.config import load_recipe
 from blspeech.experiment import Experiment
-from blspeech.train import stage_units
+from blspeech.train import prep_settings, stage_corpus, stage_prep, stage_units
 
 
 @pytest.mark.parametrize("speed_perturb", [[], [0.9, 1.1]])
@@ -45,3 +46,33 @@ def test_the_synthesized_corpus_is_locked_from_beside_it(tmp_path):
     with shared_dir_lock(exp, "corpus"):
         assert not (tmp_path / "corpora" / "mini").exists()  # synthesis wants an empty or new directory
     assert shared_dir_lock(exp, "train") is None
+
+
+def test_a_complete_corpus_synthesized_with_other_settings_is_refused(tmp_path):
+    exp = Experiment(load_recipe(None, [f"corpus.dir={tmp_path / 'corpus'}", "corpus.hours=0.5", "corpus.seed=7"]))
+    (tmp_path / "corpus").mkdir()
+    other = {"hours": 0.08, "speakers": 40, "eval_minutes": 15.0, "seed": 1, "text_file": None, "ms98_dir": None,
+             "engines": None}
+    (tmp_path / "corpus" / "synthesis.json").write_text(json.dumps({"parameters": other, "summary": {}}))
+    (tmp_path / "corpus" / ".complete").write_text("done\n")
+    with pytest.raises(ValueError, match="holds a corpus synthesized with .*'hours': 0.08.*, not .*'hours': 0.5"):
+        stage_corpus(exp, argparse.Namespace())
+
+
+def test_complete_data_dirs_prepared_with_other_settings_are_refused(tmp_path, monkeypatch):
+    import blspeech.data.swbd
+
+    prepared = []
+    monkeypatch.setattr(blspeech.data.swbd, "prepare_switchboard", lambda *args, **kwargs: prepared.append(kwargs))
+    settings = [f"corpus.dir={tmp_path / 'corpus'}", f"data.dir={tmp_path / 'data'}"]
+    exp = Experiment(load_recipe(None, settings))
+    stage_prep(exp, argparse.Namespace())
+    assert len(prepared) == 1 and json.loads((tmp_path / "data" / ".complete").read_text()) == prep_settings(exp)
+    stage_prep(exp, argparse.Namespace())  # the same settings: complete, skipped
+    assert len(prepared) == 1
+    other = Experiment(load_recipe(None, [*settings, "data.dev_utterances=30"]))
+    with pytest.raises(ValueError, match=r"data was prepared with other settings \(dev_utterances 200 -> 30\)"):
+        stage_prep(other, argparse.Namespace())
+    (tmp_path / "data" / ".complete").write_text("prepared\n")  # an earlier version's marker: not checked
+    stage_prep(other, argparse.Namespace())
+    assert len(prepared) == 1

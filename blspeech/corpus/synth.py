@@ -308,7 +308,8 @@ def _check_marker(out_dir: Path, parameters: dict) -> CorpusSummary | None:
         return None
     record = json.loads(marker.read_text(encoding="utf-8"))
     if record.get("parameters") != parameters:
-        raise ValueError(f"{out_dir} holds a corpus synthesized with {record.get('parameters')}, not {parameters}; use another --out")
+        raise ValueError(f"{out_dir} holds a corpus synthesized with {record.get('parameters')}, not {parameters}; "
+                         "use another output directory (--out, recipe corpus.dir)")
     if record.get("summary"):
         summary = record["summary"]
         return CorpusSummary(**{**summary, "engines": tuple(summary["engines"])})
@@ -357,9 +358,9 @@ def synthesize_corpus(
         log.info("corpus %s already synthesized with these arguments", out_dir)
         return stored
     began = time.monotonic()
-    write_text_atomic(out_dir / MARKER, json.dumps({"parameters": parameters, "summary": None}, indent=1) + "\n")
-    installed = detect_engines(engines)
+    installed = detect_engines(engines)  # before the marker: bad arguments must not claim the directory
     conversations = _plan_corpus(installed, hours, speakers, eval_minutes, seed, text_file, ms98_dir)
+    write_text_atomic(out_dir / MARKER, json.dumps({"parameters": parameters, "summary": None}, indent=1) + "\n")
     layout = CorpusLayout(out_dir)
     totals, eval_segments, skipped = _synthesize_all(conversations, layout, seed, jobs)
     if eval_segments:
