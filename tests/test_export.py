@@ -284,6 +284,26 @@ def test_cli_exports_loglikes_and_prints_the_recipes_latgen_command(tmp_path, ca
     assert len(dict(kaldi_io.read_mat_scp(str(tmp_path / "out" / "loglikes.scp")))) == len(FRAMES)
 
 
+@needs_kaldi_fixtures
+def test_latgen_command_has_the_tuned_acoustic_scale_and_the_graphs_words_and_no_tree(tmp_path, caplog):
+    final_mdl = FIXTURES / "exp" / "final.mdl"
+    make_hybrid_run(tmp_path / "run", transition_model=str(final_mdl), graph=str(FIXTURES / "exp" / "HCLG.fst"))
+    (tmp_path / "run" / "decode.json").write_text(json.dumps({"acoustic_scale": 0.125}))
+    graph = tmp_path / "graph" / "HCLG.fst"
+    graph.parent.mkdir(exist_ok=True)
+    graph.write_bytes((FIXTURES / "exp" / "HCLG.fst").read_bytes())
+    (graph.parent / "words.txt").write_text((FIXTURES / "lang" / "words.txt").read_text())
+    data = make_data_dir(tmp_path / "data")
+    command = export_loglikes(tmp_path / "run", data, tmp_path / "out", graph=graph).latgen_command
+    assert "--acoustic-scale=0.125" in command and f"--word-symbol-table={graph.parent / 'words.txt'}" in command
+    assert "placeholder" not in caplog.text
+    with pytest.raises(ValueError, match="is a Kaldi tree; latgen-faster-mapped decodes with the transition model"):
+        export_loglikes(tmp_path / "run", data, tmp_path / "out2", transition_model=FIXTURES / "exp" / "tree")
+    make_hybrid_run(tmp_path / "bare")
+    export_loglikes(tmp_path / "bare", data, tmp_path / "out3")
+    assert "names final.mdl and HCLG.fst as a placeholder" in caplog.text
+
+
 def test_cli_model_export_and_errors(tmp_path, capsys):
     make_hybrid_run(tmp_path / "run")
     assert main(["model", "--exp", str(tmp_path / "run"), "--out", str(tmp_path / "out")]) == 0

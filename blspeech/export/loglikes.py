@@ -19,7 +19,7 @@ from blspeech.features.front_end import check_features_fit_model
 from blspeech.hybrid.alignments import check_num_outputs
 from blspeech.hybrid.loglikes import LoglikeArk, latgen_command, write_loglikes
 from blspeech.hybrid.priors import read_counts
-from blspeech.hybrid.transition_model import num_pdfs
+from blspeech.hybrid.transition_model import is_tree_file, num_pdfs
 
 log = logging.getLogger("blspeech")
 
@@ -69,7 +69,11 @@ def export_loglikes(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
         raise ValueError(f"{run.weights} is a {run.objective!r} model: its outputs are not pdf posteriors, so there "
                          "are no log-likelihoods for latgen-faster-mapped (only hybrid runs can be exported this way)")
     settings = run.recipe.hybrid
-    pdf_count = check_pdf_count(run, transition_model or settings.transition_model or settings.tree or None)
+    decoding_model = transition_model or settings.transition_model or None
+    if decoding_model is not None and is_tree_file(decoding_model):
+        raise ValueError(f"{decoding_model} is a Kaldi tree; latgen-faster-mapped decodes with the transition model "
+                         "(final.mdl): give that")
+    pdf_count = check_pdf_count(run, decoding_model or settings.tree or None)
     counts = Path(priors) if priors is not None else run.prior_counts
     check_priors(run, counts)
     check_features_fit_model(data_dir, run.recipe.features, run.sample_rate, str(run.weights))
@@ -77,8 +81,16 @@ def export_loglikes(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
                                    device=decoding_device(run.recipe))
     ark = write_loglikes(out_dir, hybrid_loglikes(posteriors, counts).items(), num_pdfs=pdf_count)
     log.info("export: %d utterances of %s -> %s", ark.num_utterances, data_dir, ark.ark)
-    command = latgen_command(out_dir, model=transition_model or settings.transition_model or "final.mdl",
-                             graph=graph or settings.graph or "HCLG.fst", words=settings.words or None,
-                             acoustic_scale=settings.acoustic_scale, beam=settings.beam,
-                             max_active=settings.max_active)
+    graph = graph or settings.graph or None
+    if decoding_model is None or graph is None:
+        log.warning("export: the command below names %s as a placeholder: give --model final.mdl and --graph "
+                    "HCLG.fst (or set hybrid.transition_model / hybrid.graph) for one to run as it is",
+                    " and ".join(name for name, given in (("final.mdl", decoding_model), ("HCLG.fst", graph))
+                                 if given is None))
+    words = settings.words or (Path(graph).parent / "words.txt" if graph is not None else None)
+    scale, source = run.acoustic_scale
+    log.info("export: acoustic scale %g (%s)", scale, source)
+    command = latgen_command(out_dir, model=decoding_model or "final.mdl", graph=graph or "HCLG.fst",
+                             words=words if words is not None and Path(words).is_file() else None,
+                             acoustic_scale=scale, beam=settings.beam, max_active=settings.max_active)
     return LoglikesExport(ark=ark, latgen_command=command)

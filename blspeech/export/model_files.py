@@ -40,7 +40,6 @@ FEATURES_FILE = "features.json"
 FBANK_CONF_FILE = "fbank.conf"
 VERIFICATION_FILE = "verification.json"
 TOKENS_FILE = "tokens.txt"
-DECODE_SETTINGS = "decode.json"  # what the decode stage tuned on dev, in the run dir
 LOGLIKELIHOOD_RULE = (f"log_softmax(logits) - log(count / sum(counts)) per pdf (Kaldi's mapped decoders read these); "
                       f"a pdf whose prior is below {DEFAULT_PRIOR_FLOOR:g} (unseen in training) gets log-prior "
                       f"{UNSEEN_LOG_PRIOR:g}, which switches it off")
@@ -170,7 +169,8 @@ def unit_files(run: TrainedRun, out_dir: Path) -> tuple[dict[str, Any], dict[str
         return units, files, contents
     if run.objective == "hybrid":
         units = {"kind": "hybrid", "num_pdfs": num_outputs, "priors": None,
-                 "loglikelihoods": LOGLIKELIHOOD_RULE, **acoustic_scale(run)}
+                 "loglikelihoods": LOGLIKELIHOOD_RULE, "acoustic_scale": run.acoustic_scale[0],
+                 "acoustic_scale_source": run.acoustic_scale[1]}
         if not run.prior_counts.is_file():
             log.warning("export: %s not found; exporting without priors (loglikes export will need them)",
                         run.prior_counts)
@@ -180,14 +180,6 @@ def unit_files(run: TrainedRun, out_dir: Path) -> tuple[dict[str, Any], dict[str
         units["priors_format"] = "pdf counts, analyze-counts --binary=false text vector"
         return units, files, {files["priors"]: run.prior_counts.read_bytes()}
     raise ValueError(f"{run.weights}: unknown objective {run.objective!r} (expected 'ctc' or 'hybrid')")
-
-
-def acoustic_scale(run: TrainedRun) -> dict[str, Any]:
-    """The acoustic scale to decode a hybrid run's log-likelihoods with, and where it comes from."""
-    tuned = run.run_dir / DECODE_SETTINGS
-    if tuned.is_file() and "acoustic_scale" in (settings := json.loads(tuned.read_text())):
-        return {"acoustic_scale": settings["acoustic_scale"], "acoustic_scale_source": "tuned on dev"}
-    return {"acoustic_scale": run.recipe.hybrid.acoustic_scale, "acoustic_scale_source": "the recipe's"}
 
 
 def verify_exports(model: AcousticModel, torchscript: bytes, onnx_model: bytes,

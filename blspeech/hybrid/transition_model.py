@@ -15,6 +15,7 @@ A test checks that both routes give identical models on real Kaldi files.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import kaldi_hmm_gmm as khg
@@ -178,8 +179,12 @@ def num_pdfs(model_or_tree: KaldiSource | khg.TransitionModel | khg.ContextDepen
         return int(model_or_tree.num_pdfs)
     if not isinstance(model_or_tree, (str, Path)):
         raise ValueError(f"num_pdfs expects a path, TransitionModel or ContextDependency, got {model_or_tree!r}")
-    with open(model_or_tree, "rb") as handle:
-        head = handle.read(64)
-    if head.startswith(BINARY_HEADER + b"ContextDependency"):
+    if is_tree_file(model_or_tree):
         return int(read_context_dependency(model_or_tree).num_pdfs)
     return int(read_transition_model(model_or_tree).num_pdfs)
+
+
+def is_tree_file(path: str | os.PathLike) -> bool:
+    """True for a Kaldi ``tree`` file (a binary ContextDependency), as opposed to a ``final.mdl``."""
+    with open(path, "rb") as handle:
+        return handle.read(64).startswith(BINARY_HEADER + b"ContextDependency")
