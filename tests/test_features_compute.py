@@ -140,7 +140,7 @@ def test_missing_cmvn_stats_are_added_to_existing_features(tmp_path):
 def test_failure_leaves_no_partial_output_and_a_rerun_completes(tmp_path):
     make_data_dir(tmp_path)
     (tmp_path / "recB.wav").rename(tmp_path / "away.wav")
-    with pytest.raises(AudioError, match=r"cannot read audio from .*recB\.wav"):
+    with pytest.raises(AudioError, match=r"wav.scp: recording recB: cannot read audio from .*recB\.wav"):
         compute_features(tmp_path, jobs=1)
     assert sorted(p.name for p in tmp_path.iterdir() if "feats" in p.name or p.name.endswith(".tmp")) == []
     (tmp_path / "away.wav").rename(tmp_path / "recB.wav")

@@ -91,6 +91,17 @@ def test_audio_shorter_than_a_window_is_a_clear_error():
         fbank(np.ones(199, dtype=np.float32), 8000, FbankOptions())
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_mel_bins": 200}, "29 of 200 mel bins hold no FFT bin at 8000 Hz"),
+    ({"high_freq": 6000.0}, "--high-freq 6000 do not fit audio at 8000 Hz"),
+    ({"high_freq": -4000.0}, "need 0 <= low < high <= 4000"),
+])
+def test_options_that_cannot_make_features_at_the_audios_rate_are_refused_as_kaldi_does(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fbank(np.ones(800, dtype=np.float32), 8000, FbankOptions(**kwargs))
+    fbank(np.ones(1600, dtype=np.float32), 16000, FbankOptions(num_mel_bins=80))  # fine at 16 kHz
+
+
 @pytest.mark.parametrize(
     "kwargs, word",
     [({"num_mel_bins": 0}, "num_mel_bins"), ({"frame_shift_ms": 30.0}, "frame_shift_ms"), ({"dither": -1.0}, "dither")],

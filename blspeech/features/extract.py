@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blspeech.data.audio import cut_segment, load_recording
+from blspeech.data.audio import AudioError, cut_segment, load_recording
 from blspeech.features.fbank import FbankOptions, fbank
 
 TOO_SHORT = "shorter than one analysis window"
@@ -80,7 +80,10 @@ def utterance_features(utt_id: str, samples: np.ndarray, sample_rate: int, optio
 
 def recording_features(job: RecordingJob) -> RecordingFeatures:
     """Read ``job``'s recording once and featurize each of its utterances, in segment order."""
-    samples, sample_rate = load_recording(job.wav_entry)
+    try:
+        samples, sample_rate = load_recording(job.wav_entry)
+    except AudioError as error:
+        raise AudioError(f"wav.scp: recording {job.recording}: {error}") from None
     if samples.ndim != 1:
         raise ValueError(
             f"recording {job.recording}: expected one channel, got samples of shape {samples.shape}; "

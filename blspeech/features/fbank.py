@@ -8,6 +8,7 @@ that scale; without the scaling every log-mel value would be off by log(32768^2)
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -64,6 +65,26 @@ class FbankOptions:
         return "\n".join(lines) + "\n"
 
 
+@functools.lru_cache(maxsize=16)
+def check_fits_sample_rate(options: FbankOptions, sample_rate: int) -> None:
+    """Raise ValueError, as Kaldi does, when ``options`` cannot make features of audio at
+    ``sample_rate``: frequency limits outside 0 .. Nyquist, or mel bins so many and narrow that
+    some hold no FFT bin (they would be constant at the log floor, a column of nothing)."""
+    nyquist = sample_rate / 2
+    high = options.high_freq if options.high_freq > 0 else nyquist + options.high_freq
+    if not 0 <= options.low_freq < high <= nyquist:
+        raise ValueError(f"--low-freq {options.low_freq:g} and --high-freq {options.high_freq:g} do not fit audio at "
+                         f"{sample_rate} Hz: need 0 <= low < high <= {nyquist:g} (Nyquist; high <= 0 is an offset from it)")
+    window = options.window_samples(sample_rate)
+    padded = 1 << max(window - 1, 1).bit_length()  # Kaldi rounds the FFT size up to a power of two
+    banks, _ = kaldi_compliance.get_mel_banks(options.num_mel_bins, padded, float(sample_rate), options.low_freq,
+                                              options.high_freq, 100.0, -500.0, 1.0)  # VTLN off: Kaldi's defaults
+    empty = int((banks.sum(dim=1) == 0).sum())
+    if empty:
+        raise ValueError(f"{empty} of {options.num_mel_bins} mel bins hold no FFT bin at {sample_rate} Hz with a "
+                         f"{window}-sample window: --num-mel-bins is too large for this audio")
+
+
 def fbank(samples: np.ndarray, sample_rate: int, options: FbankOptions, *, dither_seed: int = 0) -> np.ndarray:
     """Log-mel filterbank of one utterance: ``(N,)`` float samples in [-1, 1] -> ``(T, F)`` float32.
 
@@ -74,6 +95,7 @@ def fbank(samples: np.ndarray, sample_rate: int, options: FbankOptions, *, dithe
     """
     if samples.ndim != 1:
         raise ValueError(f"expected mono samples of shape (N,), got shape {samples.shape}")
+    check_fits_sample_rate(options, sample_rate)
     window = options.window_samples(sample_rate)
     if samples.shape[0] < window:
         raise ValueError(f"{samples.shape[0]} samples are shorter than one {window}-sample window")
