@@ -283,6 +283,8 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str
             loaded = load_yaml(Path(path).read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise ConfigError(f"{source}: not valid YAML: {err}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{source}: cannot read the recipe: {err}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{source}: the recipe must be a mapping of sections")
         values = loaded or {}

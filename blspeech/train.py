@@ -35,6 +35,13 @@ from blspeech.training.lock import ExperimentLock, ExperimentLocked
 
 log = logging.getLogger("blspeech")
 STAGES = ("corpus", "prep", "features", "units", "train", "decode", "score")
+# Bad input, bad settings and unusable files a stage meets: one line naming the stage (and the file,
+# utterance or setting, as each message does); --verbose adds where it happened.
+STAGE_ERRORS = (ValueError, OSError, RuntimeError)
+
+
+class StageFailed(RuntimeError):
+    """A stage stopped on bad input or settings; the message names the stage and the cause."""
 COMPLETE = ".complete"
 
 
@@ -216,8 +223,29 @@ def check_recipe_unchanged(exp: Experiment) -> None:
                           f"{exp.exp_dir} to start it over")
 
 
+def check_choices(recipe: Recipe) -> None:
+    """Settings that name one of a fixed set, checked before any stage runs: a typo in
+    ``model.name`` would otherwise surface at the train stage, after the corpus and features."""
+    from blspeech.data.swbd import SPH_READERS
+    from blspeech.loader import CMVN_MODES
+    from blspeech.models import list_models
+    from blspeech.models.spec import OUTPUT_KINDS
+    from blspeech.tokenizer import KINDS
+
+    choices = {
+        "model.name": ([recipe.model.name], list_models()), "model.compare": (recipe.model.compare, list_models()),
+        "model.output": ([recipe.model.output], OUTPUT_KINDS), "features.cmvn": ([recipe.features.cmvn], CMVN_MODES),
+        "units.kind": ([recipe.units.kind], KINDS), "corpus.sph_reader": ([recipe.corpus.sph_reader], SPH_READERS),
+    }
+    for key, (values, valid) in choices.items():
+        for value in values:
+            if value not in valid:
+                raise ConfigError(f"{key} {value!r} is not one of {', '.join(valid)}")
+
+
 def run(recipe: Recipe, args: argparse.Namespace) -> None:
     """Run the selected stages of ``recipe`` under the experiment lock."""
+    check_choices(recipe)
     exp = Experiment(recipe)
     first, last = STAGES.index(args.stage), STAGES.index(args.stop_stage)
     if first > last:
@@ -232,7 +260,10 @@ def run(recipe: Recipe, args: argparse.Namespace) -> None:
             log.info("=== stage %s ===", name)
             lock = shared_dir_lock(exp, name) if leader else None
             with lock if lock is not None else contextlib.nullcontext():
-                STAGE_FUNCTIONS[name](exp, args)
+                try:
+                    STAGE_FUNCTIONS[name](exp, args)
+                except STAGE_ERRORS as error:
+                    raise StageFailed(f"stage {name}: {error}") from error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,7 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         recipe = load_recipe(args.recipe, args.overrides)
         run(recipe, args)
-    except (ConfigError, ExperimentLocked, RunExists, FileNotFoundError) as error:
+    except (ConfigError, ExperimentLocked, RunExists, FileNotFoundError, StageFailed) as error:
+        if args.verbose and isinstance(error, StageFailed):
+            log.debug("where it failed", exc_info=error.__cause__)
         print(f"blspeech.train: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -76,3 +76,24 @@ def test_complete_data_dirs_prepared_with_other_settings_are_refused(tmp_path, m
     (tmp_path / "data" / ".complete").write_text("prepared\n")  # an earlier version's marker: not checked
     stage_prep(other, argparse.Namespace())
     assert len(prepared) == 1
+
+
+def test_stage_errors_and_unknown_names_are_one_line_and_name_the_stage_or_key(tmp_path, capsys, monkeypatch):
+    import blspeech.train
+    from blspeech.train import main
+
+    recipe = str(Path(__file__).parents[1] / "recipes" / "tiny.yaml")
+    settings = ["--set", f"exp_dir={tmp_path / 'exp'}", "--set", f"data.dir={tmp_path / 'data'}",
+                "--set", f"corpus.dir={tmp_path / 'corpus'}"]
+    assert main([recipe, *settings, "--set", "model.compare=[vgg-smal]"]) == 2
+    assert "model.compare 'vgg-smal' is not one of bl-resnet," in capsys.readouterr().err
+    assert not (tmp_path / "corpus").exists()  # refused before any stage ran
+
+    def unreadable(exp, args):
+        raise OSError(f"{tmp_path / 'corpus' / 'x.sph'}: cannot read")
+
+    monkeypatch.setitem(blspeech.train.STAGE_FUNCTIONS, "corpus", unreadable)
+    assert main([recipe, *settings, "--stop-stage", "corpus"]) == 2
+    assert capsys.readouterr().err == f"blspeech.train: error: stage corpus: {tmp_path / 'corpus' / 'x.sph'}: cannot read\n"
+    assert main([str(tmp_path), *settings]) == 2
+    assert f"{tmp_path}: cannot read the recipe" in capsys.readouterr().err

@@ -96,7 +96,8 @@ def _check_same_options(root: Path, options: FbankOptions) -> None:
     if (root / OPTIONS_FILE).is_file() and [line for line in lines if not line.startswith(SAMPLE_FREQUENCY)] != options.kaldi_config().split():
         raise ValueError(
             f"{root}/feats.scp was computed with other options ({root / OPTIONS_FILE}: {' '.join(lines)}) than "
-            f"requested ({' '.join(options.kaldi_config().split())}); pass overwrite=True (--overwrite) to recompute"
+            f"requested ({' '.join(options.kaldi_config().split())}); recompute them (python -m blspeech.features.compute "
+            f"--overwrite) or use another data dir"
         )
 
 
