@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from blspeech.cli import report_errors
 from blspeech.data.kaldi_dir import DataDir, Segment, read_table
 from blspeech.experiment import Experiment
 from blspeech.fileio import atomic_write, write_text_atomic
@@ -229,13 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exp_dirs", nargs="+", type=Path, help="experiment directories (exp_dir of each recipe)")
     args = parser.parse_args(argv)
-    try:
-        experiments = {str(directory): read_results(directory) for directory in args.exp_dirs}
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(format_comparison(experiments), end="")
-    return 0
+    return report_errors(parser.prog, lambda: print(format_comparison(
+        {str(directory): read_results(directory) for directory in args.exp_dirs}), end=""))
 
 
 if __name__ == "__main__":

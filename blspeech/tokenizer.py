@@ -27,11 +27,13 @@ import argparse
 import io
 import logging
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import sentencepiece as spm
 
+from blspeech.cli import report_errors
 from blspeech.data.kaldi_dir import read_table
 from blspeech.fileio import atomic_write, write_text_atomic
 from blspeech.skips import SkipLog
@@ -227,7 +229,7 @@ def encode_transcripts(text: Mapping[str, str], tokenizer: Tokenizer, skips: Ski
     return targets
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m blspeech.tokenizer",
         description="Train CTC units (sentencepiece) on a Kaldi 'text' file: writes PREFIX.model and PREFIX.vocab.",
@@ -235,12 +237,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("text", type=Path, help="Kaldi text file (utt-id transcript per line)")
     parser.add_argument("out_prefix", type=Path, help="output prefix, e.g. exp/run/tokenizer")
     parser.add_argument("--kind", choices=KINDS, default="unigram", help="unit type (default: %(default)s)")
-    parser.add_argument("--vocab-size", type=int, default=None, help="sentencepiece pieces (unigram/bpe; blank not counted)")
+    parser.add_argument("--vocab-size", type=int, default=256,
+                        help="sentencepiece pieces (unigram/bpe; blank not counted; default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    train_tokenizer(read_table(args.text).values(), args.out_prefix, kind=args.kind, vocab_size=args.vocab_size, seed=args.seed)
+    return report_errors(parser.prog, lambda: train_tokenizer(
+        read_table(args.text).values(), args.out_prefix, kind=args.kind, vocab_size=args.vocab_size, seed=args.seed))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

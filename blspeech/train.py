@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from blspeech.allocator import retain_freed_memory
+from blspeech.cli import USER_ERRORS
 from blspeech.config import ConfigError, Recipe, load_recipe, recipe_changes, save_recipe
 from blspeech.experiment import Experiment
 from blspeech.fileio import write_text_atomic
@@ -35,9 +36,6 @@ from blspeech.training.lock import ExperimentLock, ExperimentLocked
 
 log = logging.getLogger("blspeech")
 STAGES = ("corpus", "prep", "features", "units", "train", "decode", "score")
-# Bad input, bad settings and unusable files a stage meets: one line naming the stage (and the file,
-# utterance or setting, as each message does); --verbose adds where it happened.
-STAGE_ERRORS = (ValueError, OSError, RuntimeError)
 
 
 class StageFailed(RuntimeError):
@@ -262,7 +260,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> None:
             with lock if lock is not None else contextlib.nullcontext():
                 try:
                     STAGE_FUNCTIONS[name](exp, args)
-                except STAGE_ERRORS as error:
+                except USER_ERRORS as error:  # one line naming the stage; --verbose adds where it happened
                     raise StageFailed(f"stage {name}: {error}") from error
 
 

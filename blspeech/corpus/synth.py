@@ -24,6 +24,7 @@ import math
 import multiprocessing
 import random
 import shutil
+import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from blspeech.cli import report_errors
 from blspeech.corpus.conversation import SIDES, ConversationPlan, PlannedUtterance, lay_out, plan_conversation, render_channels
 from blspeech.corpus.sentences import SentencePools, load_sentences, split_sentences
 from blspeech.corpus.ldc_layout import CorpusLayout, EvalSegment, TranscriptLine, fill_silences, retime, write_hub5_references, write_ms98_side
@@ -425,7 +427,7 @@ def _summarize(
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m blspeech.corpus.synth", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -441,12 +443,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engines", help="comma-separated TTS engines to use (default: all installed: espeak-ng, flite, festival)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    summary = synthesize_corpus(
+    return report_errors(parser.prog, lambda: print(synthesize_corpus(
         args.out, hours=args.hours, speakers=args.speakers, eval_minutes=args.eval_minutes, seed=args.seed, jobs=args.jobs,
         text_file=args.text, ms98_dir=args.ms98, engines=args.engines.split(",") if args.engines else None,
-    )
-    print(summary)
+    )))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

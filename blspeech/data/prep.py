@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
+from blspeech.cli import report_errors
 from blspeech.data.swbd import SPH_READERS, hours_of, prepare_switchboard
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m blspeech.data.prep", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -35,13 +37,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sph-reader", choices=SPH_READERS, default="sox", help="program the wav.scp commands use to read a channel")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    sets = prepare_switchboard(
-        args.swb1, args.transcripts, args.hub5, args.hub5_transcripts, args.out,
-        dev_utterances=args.dev_utterances, max_duplicates=args.max_duplicates, sph_reader=args.sph_reader,
-    )
-    for name, data in sets.items():
-        print(f"{args.out / name}: {len(data.utt2spk)} utterances, {len(data.spk2utt)} speakers, {hours_of(data):.2f} h")
+
+    def prepare() -> None:
+        sets = prepare_switchboard(
+            args.swb1, args.transcripts, args.hub5, args.hub5_transcripts, args.out,
+            dev_utterances=args.dev_utterances, max_duplicates=args.max_duplicates, sph_reader=args.sph_reader,
+        )
+        for name, data in sets.items():
+            print(f"{args.out / name}: {len(data.utt2spk)} utterances, {len(data.spk2utt)} speakers, {hours_of(data):.2f} h")
+
+    return report_errors(parser.prog, prepare)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

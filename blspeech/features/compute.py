@@ -30,6 +30,7 @@ import argparse
 import logging
 import multiprocessing
 import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -38,6 +39,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from blspeech.cli import report_errors
 from blspeech.data.kaldi_dir import DataDir, DataDirError, write_table
 from blspeech.features.ark import write_ark
 from blspeech.features.cmvn import CmvnAccumulator, compute_cmvn_stats, write_cmvn_stats
@@ -203,7 +205,7 @@ def compute_features(
     return log
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m blspeech.features.compute",
         description="Log-mel filterbank features (Kaldi-compatible) and per-speaker CMVN stats for a Kaldi data dir.",
@@ -222,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute even if feats.scp exists")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    compute_features(
+    return report_errors(parser.prog, lambda: compute_features(
         args.data_dir,
         num_mel_bins=args.num_mel_bins,
         frame_length_ms=args.frame_length_ms,
@@ -234,8 +236,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         jobs=args.jobs,
         cmvn=args.cmvn,
         overwrite=args.overwrite,
-    )
+    ))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

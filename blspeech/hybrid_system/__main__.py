@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from blspeech.cli import report_errors
 from blspeech.hybrid_system.gmm import MonophoneConfig
 from blspeech.hybrid_system.system import build_hybrid_system
 from blspeech.hybrid_system.triphone import TriphoneConfig
@@ -61,18 +62,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         num_leaves=args.num_leaves,
         total_gaussians=args.tri_gaussians,
     )
-    paths = build_hybrid_system(
-        args.data_dir,
-        args.lang_text or args.data_dir / "text",
-        args.out_dir,
-        dev_dir=args.dev_dir,
-        lm_order=args.lm_order,
-        extra_lexicon=args.extra_lexicon,
-        monophone=monophone,
-        triphone=triphone,
-    )
-    print(f"alignments: {paths.alignments}\ntransition model: {paths.transition_model}\ngraph: {paths.graph}")
-    return 0
+
+    def build() -> None:
+        paths = build_hybrid_system(
+            args.data_dir,
+            args.lang_text or args.data_dir / "text",
+            args.out_dir,
+            dev_dir=args.dev_dir,
+            lm_order=args.lm_order,
+            extra_lexicon=args.extra_lexicon,
+            monophone=monophone,
+            triphone=triphone,
+        )
+        print(f"alignments: {paths.alignments}\ntransition model: {paths.transition_model}\ngraph: {paths.graph}")
+
+    return report_errors("python -m blspeech.hybrid_system", build)
 
 
 if __name__ == "__main__":

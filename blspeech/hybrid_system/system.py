@@ -190,10 +190,11 @@ def build_hybrid_system(
     if (out / COMPLETE).exists():
         logger.info("gmm: %s is complete, skipping", out)
         return paths
+    # The data first: a data dir without features must fail before anything is written to out_dir.
+    transcripts, features = _usable_utterances(Path(data_dir), "training data")
     lang = build_lang(Path(lang_text), out, Path(extra_lexicon) if extra_lexicon else None)
     topology_text = (lang.path / "topo").read_text()
     topology = read_topology(lang.path / "topo")
-    transcripts, features = _usable_utterances(Path(data_dir), "training data")
     compile_graphs = _graph_compiler(lang, transcripts)
 
     tree = monophone_tree(topology, LangPhones.read(lang.path, lang.phones).sets)

@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m blspeech.score",
         description="Score a ctm or trn hypothesis against an stm reference the NIST hub5 way "
-        "(GLM mapping, %%HESITATION, contractions, fragments, optionally deletable words), "
+        "(GLM mapping, %HESITATION, contractions, fragments, optionally deletable words), "
         "with per-speaker and SWB/CallHome subset rows.",
     )
     parser.add_argument("--ref", required=True, help="reference stm file")
