@@ -63,11 +63,28 @@ def test_dither_and_unknown_rates_are_not_compared(tmp_path):
                                  FeatureConfig(), None, MODEL)
 
 
+def test_kaldi_made_features_are_checked_against_the_options_make_fbank_kept(tmp_path):
+    kaldi = tmp_path / "kaldi"
+    (kaldi / "conf").mkdir(parents=True)
+    conf = kaldi / "conf" / "fbank.conf"
+    conf.write_text("# swbd/s5c conf/fbank.conf\n--sample-frequency=8000\n--num-mel-bins=40  # 40 bins\n")
+    check_features_fit_model(kaldi, FeatureConfig(), 8000, MODEL)  # the rest are Kaldi's defaults, as blspeech's
+    conf.write_text("--num-mel-bins=40\n")  # compute-fbank-feats' default rate is 16 kHz
+    with pytest.raises(DataDirError, match=r"conf/fbank.conf: --sample-frequency 16000 \(the model's 8000\)"):
+        check_features_fit_model(kaldi, FeatureConfig(), 8000, MODEL)
+    conf.write_text("--sample-frequency=8000\n--num-mel-bins=40\n--window-type=hamming\n")
+    with pytest.raises(DataDirError, match="--window-type hamming \\(the model's povey\\)"):
+        check_features_fit_model(kaldi, FeatureConfig(), 8000, MODEL)
+    conf.write_text("--sample-frequency=8000\n")  # Kaldi's default 23 bins
+    with pytest.raises(DataDirError, match="--num-mel-bins 23 \\(the model's 40\\)"):
+        check_features_fit_model(kaldi, FeatureConfig(), 8000, MODEL)
+
+
 def test_features_made_elsewhere_are_used_and_said_to_be_unchecked(tmp_path, caplog):
     (tmp_path / "kaldi").mkdir()
     caplog.set_level(logging.INFO, logger="blspeech")
     check_features_fit_model(tmp_path / "kaldi", FeatureConfig(), 8000, MODEL)
-    assert f"{tmp_path / 'kaldi'} has no fbank.conf" in caplog.text
+    assert f"{tmp_path / 'kaldi'} has neither fbank.conf nor conf/fbank.conf" in caplog.text
     assert "does not say the sample rate" not in caplog.text
     check_features_fit_model(data_dir_with(tmp_path / "test", FbankOptions(), 16000), FeatureConfig(), None, MODEL)
     assert f"{MODEL} does not say the sample rate of its training audio" in caplog.text

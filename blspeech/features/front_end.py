@@ -7,8 +7,10 @@ error (a model trained on 8 kHz telephone speech, given features of 22.05 kHz au
 syllable salad). So training records the rate of its audio in ``final.pt``, and decoding and the
 loglikes export compare a data dir's ``fbank.conf`` with the model's options and refuse a
 difference. Dither is left out of the comparison: it adds noise of about one int16 step, and
-recipes may train with it and test without. A data dir without ``fbank.conf`` (features made by
-Kaldi) cannot be checked; that is logged and its features are used as they are. A run of an
+recipes may train with it and test without. Features made by Kaldi are checked against the copy
+of its options that ``steps/make_fbank*.sh`` keeps in ``conf/fbank.conf`` (Kaldi's defaults
+filling what it leaves out); a data dir with neither file cannot be checked, which is logged,
+and its features are used as they are. A run of an
 earlier version, whose ``final.pt`` lacks the rate, takes it from its training data dir: the
 ``fbank.conf`` there, else the first recording of its ``wav.scp``.
 """
@@ -32,6 +34,15 @@ logger = logging.getLogger("blspeech")
 
 SAMPLE_RATE_KEY = "sample_rate"  # final.pt: the sample rate of the training audio, or None
 UNCHECKED_OPTIONS = ("--dither",)
+KALDI_CONF = Path("conf") / OPTIONS_FILE  # where Kaldi's make_fbank*.sh keeps a copy of its options
+# compute-fbank-feats' defaults for the options blspeech compares (its own default rate is 16 kHz).
+KALDI_DEFAULTS = {"--num-mel-bins": "23", "--frame-length": "25", "--frame-shift": "10", "--snip-edges": "true",
+                  "--low-freq": "20", "--high-freq": "0", "--sample-frequency": "16000"}
+# Options blspeech's filterbank never changes (torchaudio's Kaldi-compatible defaults, which are
+# Kaldi's): a Kaldi configuration setting one of them otherwise made other features.
+FIXED_OPTIONS = {"--window-type": "povey", "--preemphasis-coefficient": "0.97", "--remove-dc-offset": "true",
+                 "--use-energy": "false", "--use-log-fbank": "true", "--use-power": "true", "--raw-energy": "true",
+                 "--round-to-power-of-two": "true"}
 
 
 def fbank_options(features: FeatureConfig) -> FbankOptions:
@@ -74,6 +85,19 @@ def _as_dict(options: list[str]) -> dict[str, str]:
     return dict(option.split("=", 1) if "=" in option else (option, "true") for option in options)
 
 
+def recorded_front_end(data_dir: Path) -> tuple[Path, dict[str, str]] | None:
+    """The options file of a data dir's features and its options: blspeech's ``fbank.conf`` (an
+    option it leaves out is unknown), else the copy Kaldi's ``steps/make_fbank*.sh`` keeps in
+    ``conf/fbank.conf`` (an option it leaves out has Kaldi's default); None without either."""
+    if (data_dir / OPTIONS_FILE).is_file():
+        return data_dir / OPTIONS_FILE, _as_dict(recorded_options(data_dir))
+    kaldi = data_dir / KALDI_CONF
+    if not kaldi.is_file():
+        return None
+    words = [word for line in kaldi.read_text(encoding="utf-8").splitlines() for word in line.split("#", 1)[0].split()]
+    return kaldi, {**KALDI_DEFAULTS, **_as_dict(words)}
+
+
 def _same_value(first: str, second: str) -> bool:
     try:
         return float(first) == float(second)
@@ -90,19 +114,21 @@ def check_features_fit_model(data_dir: str | os.PathLike, features: FeatureConfi
     if sample_rate is None:
         logger.warning("%s does not say the sample rate of its training audio: the rate of %s's features is not "
                        "checked against it", model, root)
-    if not (root / OPTIONS_FILE).is_file():
-        logger.info("%s has no %s: its features are taken to be computed as %s's training features were",
-                    root, OPTIONS_FILE, model)
+    found = recorded_front_end(root)
+    if found is None:
+        logger.info("%s has neither %s nor %s: its features are taken to be computed as %s's training features were",
+                    root, OPTIONS_FILE, KALDI_CONF, model)
         return
-    recorded = _as_dict(recorded_options(root))
-    expected = _as_dict(fbank_options(features).kaldi_config(sample_rate).split())
+    source, recorded = found
+    expected = {**FIXED_OPTIONS, **_as_dict(fbank_options(features).kaldi_config(sample_rate).split())}
     differing = [f"{key} {recorded[key]} (the model's {expected[key]})" for key in expected
                  if key in recorded and key not in UNCHECKED_OPTIONS and not _same_value(recorded[key], expected[key])]
     if differing:
         resample = (f", resampling the audio to {sample_rate} Hz in wav.scp where it is at another rate "
                     f"(e.g. 'sox FILE -r {sample_rate} -t wav - |')" if sample_rate is not None else "")
         raise DataDirError(
-            f"{root}/feats.scp was computed with other features than {model} was trained on: {'; '.join(differing)}. "
+            f"{root}/feats.scp was computed with other features than {model} was trained on ({source}: "
+            f"{'; '.join(differing)}). "
             f"Recompute them with the model's options (python -m blspeech.features.compute {root} --overwrite "
             f"--num-mel-bins {features.num_mel_bins} --frame-length-ms {features.frame_length_ms:g} "
             f"--frame-shift-ms {features.frame_shift_ms:g}){resample}")
