@@ -187,7 +187,7 @@ def test_prepared_model_scripts_and_agrees():
 
 
 class _Dataset:
-    """The two attributes compute_log_probs reads, and items that collate into a batch."""
+    """What compute_log_probs reads of a FeatureDataset, and items that collate into a batch."""
 
     def __init__(self, lengths: list[int]) -> None:
         generator = torch.Generator().manual_seed(0)
@@ -196,6 +196,9 @@ class _Dataset:
 
     def __getitem__(self, index: int) -> Utterance:
         return Utterance(f"utt{index}", self.items[index], None)
+
+    def check_num_mel_bins(self, num_mel_bins: int) -> None:
+        assert num_mel_bins == self.items[0].shape[1]
 
 
 def test_log_probs_leave_a_training_model_in_training_mode():
