@@ -31,9 +31,9 @@ from blspeech.decode.recognize import (LogProbs, beam, compute_log_probs, ctc_be
                                        load_model, timed_words, write_hypotheses)
 from blspeech.device import pick_device
 from blspeech.experiment import Experiment
+from blspeech.features.front_end import check_features_fit_model, training_sample_rate
 from blspeech.results import reference_stm
 from blspeech.score import score
-from blspeech.features.front_end import check_features_fit_model, training_sample_rate
 from blspeech.tokenizer import Tokenizer
 
 log = logging.getLogger("blspeech")
