@@ -188,7 +188,8 @@ class HybridConfig:
     ``tree`` + ``topo``; ``words`` and ``word_boundary`` default to the files beside ``graph``
     as ``utils/mkgraph.sh`` lays them out. ``build_system`` makes the units stage build that
     system in-package (lexicon, lang, GMM alignments, tree, HCLG under ``<exp_dir>/gmm``), for
-    corpora that come without a Kaldi system. ``lm_weights``: Kaldi's LMWT values (acoustic scale
+    corpora that come without a Kaldi system; ``alignments``, ``dev_alignments``,
+    ``transition_model`` and ``graph`` then point there by themselves. ``lm_weights``: Kaldi's LMWT values (acoustic scale
     1 / LMWT) to try on the dev set; the best one decodes every set (empty: ``acoustic_scale``).
     """
 

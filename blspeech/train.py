@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -205,6 +206,28 @@ def shared_dir_lock(exp: Experiment, stage: str) -> ExperimentLock | None:
     return ExperimentLock(exp.data_root) if stage in ("prep", "features") else None
 
 
+GMM_SYSTEM_KEYS = ("alignments", "dev_alignments", "transition_model", "graph")  # hybrid.*, as HybridSystemPaths names them
+
+
+def with_gmm_system_paths(recipe: Recipe, *, check: bool = True) -> Recipe:
+    """``recipe`` with the hybrid paths pointing at the GMM system it builds (``hybrid.build_system``)
+    under its exp_dir, so a run moved with ``--set exp_dir=...`` trains on and decodes with its own
+    system. A recipe that names other paths for them is refused (``check``): it would train on one
+    system and report another."""
+    if not (recipe.model.output == "hybrid" and recipe.hybrid.build_system):
+        return recipe
+    from blspeech.hybrid_system.system import HybridSystemPaths
+
+    system = HybridSystemPaths.under(Experiment(recipe).gmm_system_dir, with_dev=True)
+    derived = {key: str(getattr(system, key)) for key in GMM_SYSTEM_KEYS}
+    for key, path in derived.items():
+        given = getattr(recipe.hybrid, key)
+        if check and given and Path(given).resolve() != Path(path).resolve():
+            raise ConfigError(f"hybrid.{key} {given} is not the GMM system this recipe builds ({path}, under exp_dir): "
+                              "leave it out, or set hybrid.build_system=false to use a system of your own")
+    return dataclasses.replace(recipe, hybrid=dataclasses.replace(recipe.hybrid, **derived))
+
+
 def check_recipe_unchanged(exp: Experiment) -> None:
     """Refuse a recipe that differs from the one ``exp``'s outputs were made with.
 
@@ -214,7 +237,9 @@ def check_recipe_unchanged(exp: Experiment) -> None:
     recorded = exp.exp_dir / "recipe.yaml"
     if not recorded.exists() or not {path.name for path in exp.exp_dir.iterdir()} - {"recipe.yaml", ".lock"}:
         return  # nothing made yet (a first run, or one that failed before writing anything)
-    changes = recipe_changes(load_recipe(recorded), exp.recipe)
+    # The recorded GMM-system paths are this exp_dir's however they were spelled (or left out) then.
+    before = with_gmm_system_paths(dataclasses.replace(load_recipe(recorded), exp_dir=exp.recipe.exp_dir), check=False)
+    changes = recipe_changes(before, exp.recipe)
     if changes:
         raise ConfigError(f"{exp.exp_dir} holds outputs made with the recipe in {recorded}; this run changes "
                           f"{'; '.join(changes)}. Run it in another exp_dir (--set exp_dir=...), or remove "
@@ -244,6 +269,7 @@ def check_choices(recipe: Recipe) -> None:
 def run(recipe: Recipe, args: argparse.Namespace) -> None:
     """Run the selected stages of ``recipe`` under the experiment lock."""
     check_choices(recipe)
+    recipe = with_gmm_system_paths(recipe)
     exp = Experiment(recipe)
     first, last = STAGES.index(args.stage), STAGES.index(args.stop_stage)
     if first > last:

@@ -49,11 +49,8 @@ def overrides(root: Path) -> list[str]:
 
 
 def hybrid_overrides(root: Path) -> list[str]:
-    """tiny_hybrid.yaml on the CTC run's corpus and data, its GMM system under its own exp dir."""
-    gmm = root / "exp_hybrid" / "gmm"
-    return [f"corpus.dir={root / 'corpus'}", f"data.dir={root / 'data'}", f"exp_dir={root / 'exp_hybrid'}",
-            f"hybrid.alignments={gmm}", f"hybrid.dev_alignments={gmm / 'dev_ali'}",
-            f"hybrid.transition_model={gmm / 'final.mdl'}", f"hybrid.graph={gmm / 'graph' / 'HCLG.fst'}"]
+    """tiny_hybrid.yaml on the CTC run's corpus and data; its GMM system follows its exp dir."""
+    return [f"corpus.dir={root / 'corpus'}", f"data.dir={root / 'data'}", f"exp_dir={root / 'exp_hybrid'}"]
 
 
 def run_train(root: Path, *args: str, recipe: str = "tiny.yaml", settings: list[str] | None = None,

@@ -9,7 +9,9 @@ import pytest
 
 from blspeech.config import load_recipe
 from blspeech.experiment import Experiment
-from blspeech.train import prep_settings, stage_corpus, stage_prep, stage_units
+from blspeech.config import ConfigError, save_recipe
+from blspeech.train import (check_recipe_unchanged, prep_settings, stage_corpus, stage_prep, stage_units,
+                            with_gmm_system_paths)
 
 
 @pytest.mark.parametrize("speed_perturb", [[], [0.9, 1.1]])
@@ -97,3 +99,30 @@ def test_stage_errors_and_unknown_names_are_one_line_and_name_the_stage_or_key(t
     assert capsys.readouterr().err == f"blspeech.train: error: stage corpus: {tmp_path / 'corpus' / 'x.sph'}: cannot read\n"
     assert main([str(tmp_path), *settings]) == 2
     assert f"{tmp_path}: cannot read the recipe" in capsys.readouterr().err
+
+
+def test_a_hybrid_recipe_trains_and_decodes_with_the_gmm_system_under_its_own_exp_dir(tmp_path):
+    recipe = load_recipe(Path(__file__).parents[1] / "recipes" / "tiny_hybrid.yaml", [f"exp_dir={tmp_path / 'moved'}"])
+    hybrid = with_gmm_system_paths(recipe).hybrid
+    gmm = tmp_path / "moved" / "gmm"
+    assert (hybrid.alignments, hybrid.dev_alignments) == (str(gmm), str(gmm / "dev_ali"))
+    assert (hybrid.transition_model, hybrid.graph) == (str(gmm / "final.mdl"), str(gmm / "graph" / "HCLG.fst"))
+    with pytest.raises(ConfigError, match=r"hybrid.graph exp/tiny_hybrid/gmm/graph/HCLG.fst is not the GMM system"):
+        with_gmm_system_paths(load_recipe(None, [
+            f"exp_dir={tmp_path / 'moved'}", "model.output=hybrid", "hybrid.build_system=true",
+            "hybrid.graph=exp/tiny_hybrid/gmm/graph/HCLG.fst"]))
+    own = load_recipe(None, ["model.output=hybrid", "hybrid.graph=mine/HCLG.fst"])  # a Kaldi system of one's own
+    assert with_gmm_system_paths(own) == own
+
+
+def test_an_exp_dir_recorded_with_the_gmm_paths_spelled_out_is_the_same_recipe(tmp_path):
+    recipe = load_recipe(Path(__file__).parents[1] / "recipes" / "tiny_hybrid.yaml", [f"exp_dir={tmp_path / 'exp'}"])
+    gmm = tmp_path / "exp" / "gmm"
+    spelled = load_recipe(Path(__file__).parents[1] / "recipes" / "tiny_hybrid.yaml", [
+        f"exp_dir={tmp_path / 'exp'}", f"hybrid.alignments={gmm}", f"hybrid.graph={gmm / 'graph' / 'HCLG.fst'}"])
+    save_recipe(spelled, tmp_path / "exp" / "recipe.yaml")  # as an earlier version recorded it
+    (tmp_path / "exp" / "gmm").mkdir()
+    check_recipe_unchanged(Experiment(with_gmm_system_paths(recipe)))
+    with pytest.raises(ConfigError, match="train.epochs"):
+        check_recipe_unchanged(Experiment(with_gmm_system_paths(load_recipe(
+            Path(__file__).parents[1] / "recipes" / "tiny_hybrid.yaml", [f"exp_dir={tmp_path / 'exp'}", "train.epochs=3"]))))
