@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from blspeech.training.checkpoint import (average_state_dicts, latest_checkpoint, list_checkpoints,
+from blspeech.training.checkpoint import (DamagedCheckpoint, average_state_dicts, latest_checkpoint, list_checkpoints,
                                           load_checkpoint, save_checkpoint)
 from blspeech.training.lock import ExperimentLock, ExperimentLocked
 
@@ -51,13 +51,27 @@ def test_only_the_writer_sets_a_damaged_checkpoint_aside_and_unreadable_is_not_d
     assert latest_checkpoint(tmp_path, writer=False)["step"] == 10 and path.exists()  # another rank's view
     good = save_checkpoint(tmp_path, 40, {"step": 40})
 
-    def io_error(*args, **kwargs):
-        raise OSError(5, "Input/output error")
+    real_load, failures = torch.load, []
 
-    monkeypatch.setattr(torch, "load", io_error)  # a passing read failure must not condemn the file
-    with pytest.raises(OSError):
-        latest_checkpoint(tmp_path)
-    assert good.exists()
+    def io_error_once(*args, **kwargs):
+        if not failures:
+            failures.append(args[0])
+            raise OSError(5, "Input/output error")
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", io_error_once)  # a passing read failure must not condemn the file
+    assert latest_checkpoint(tmp_path)["step"] == 40 and good.exists() and failures == [good]
+
+
+def test_a_checkpoint_torch_reports_as_an_os_error_is_damaged_when_its_bytes_read_back(tmp_path):
+    save_checkpoint(tmp_path, 10, {"step": 10})
+    path = save_checkpoint(tmp_path, 30, {"step": 30, "w": torch.zeros(100_000)})
+    path.write_bytes(path.read_bytes()[:20_000])  # torch: "[Errno 22] Invalid argument"
+    with pytest.raises(DamagedCheckpoint, match=rf"cannot load checkpoint {path}: .*Errno 22"):
+        load_checkpoint(path)
+    assert latest_checkpoint(tmp_path)["step"] == 10 and (tmp_path / "ckpt-00000030.pt.damaged").is_file()
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "gone.pt")):
+        load_checkpoint(tmp_path / "gone.pt")
 
 
 def test_failed_write_keeps_previous(tmp_path, monkeypatch):

@@ -54,13 +54,46 @@ class DamagedCheckpoint(RuntimeError):
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint safely (no code execution); a damaged file raises DamagedCheckpoint naming
-    the path, a file that cannot be read (permissions, I/O, gone) an OSError."""
+    the path, a file that cannot be read (permissions, I/O, gone) an OSError naming it.
+
+    torch reports some truncated files as an OSError too ("[Errno 22] Invalid argument" for a zip
+    archive cut in its first tens of kilobytes): when loading fails that way twice while the
+    file's bytes read back fine, what they hold is what failed, and the file is damaged rather
+    than unreadable (a passing read error is gone on the second try)."""
+    try:
+        return _load(path)
+    except OSError:
+        pass  # a passing read error is gone on the second try; a damaged archive fails again
+    try:
+        return _load(path)
+    except OSError as err:
+        if _reads_back(path):
+            raise DamagedCheckpoint(f"cannot load checkpoint {path}: {err}") from err
+        if err.filename is None:
+            err.filename = str(path)
+        raise
+
+
+def _load(path: str | Path) -> dict[str, Any]:
+    """``torch.load`` without code execution; its errors for damaged contents, other than OSError,
+    become DamagedCheckpoint."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, MemoryError):
         raise
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise DamagedCheckpoint(f"cannot load checkpoint {path}: {err}") from err
+
+
+def _reads_back(path: str | Path) -> bool:
+    """True when every byte of ``path`` can be read."""
+    try:
+        with open(path, "rb") as handle:
+            while handle.read(1 << 24):
+                pass
+    except OSError:
+        return False
+    return True
 
 
 def latest_checkpoint(directory: str | Path, *, writer: bool = True) -> dict[str, Any] | None:
