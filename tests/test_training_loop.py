@@ -117,9 +117,14 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     resumed.fit()
     assert resumed.step == resumed.total_steps
     assert_same_weights(weights(tmp_path / "whole" / "final.pt"), weights(tmp_path / "cut" / "final.pt"))
-    steps = [line.split(",")[0] for line in (tmp_path / "cut" / "metrics.csv").read_text().splitlines()[1:]
-             if line.split(",")[2] == "train"]
-    assert steps == [str(s) for s in range(1, resumed.total_steps + 1)]
+    rows = [line.split(",") for line in (tmp_path / "cut" / "metrics.csv").read_text().splitlines()[1:]]
+    train = [row for row in rows if row[2] == "train"]
+    assert [int(row[0]) for row in train] == list(range(1, resumed.total_steps + 1))
+    # each step in the epoch it belongs to, and the training time counted on across the resume
+    assert [int(row[1]) for row in train] == [(step - 1) // resumed.steps_per_epoch
+                                              for step in range(1, resumed.total_steps + 1)]
+    elapsed = [float(row[7]) for row in train]
+    assert elapsed == sorted(elapsed)
 
 
 def test_a_nan_batch_is_skipped_and_counted(tmp_path):

@@ -75,6 +75,7 @@ class Trainer:
         self.schedule = Schedule(self.optimizer, cfg.schedule, cfg.warmup_steps, self.total_steps)
         self.step, self.bad_in_a_row, self.skipped_batches, self.validated_step = 0, 0, 0, -1
         self.snapshots: list[tuple[float, int]] = []  # (dev loss, step) of kept weight snapshots
+        self.started = time.monotonic()  # moved back by the training time of a resumed run's earlier sessions
 
     @property
     def epoch(self) -> int:
@@ -97,6 +98,7 @@ class Trainer:
             "bad_in_a_row": self.bad_in_a_row,
             "validated_step": self.validated_step,
             "snapshots": [list(s) for s in self.snapshots],
+            "elapsed_s": time.monotonic() - self.started,
             "rng": torch.get_rng_state(),
             # dropout masks on a GPU come from its own generator
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
@@ -117,6 +119,7 @@ class Trainer:
         self.skipped_batches, self.validated_step = state["skipped_batches"], state["validated_step"]
         self.bad_in_a_row = state.get("bad_in_a_row", 0)  # (not in checkpoints of earlier versions)
         self.snapshots = [(float(loss), int(step)) for loss, step in state["snapshots"]]
+        self.started = time.monotonic() - float(state.get("elapsed_s", 0.0))  # metrics' elapsed_s goes on
         torch.set_rng_state(state["rng"])
         if self.device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
@@ -207,15 +210,17 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> Path:
         """Train to the end of the schedule; returns the path of the final (averaged) weights."""
+        self.started = time.monotonic()
         if not self.restore():
             self.loader.set_epoch(0)
         metrics = MetricsLog(self.run_dir, resume_step=self.step, tensorboard=self.rank == 0)
-        started = time.monotonic()
-        last_save = started
+        last_save = time.monotonic()
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.run_dir.name, disable=self.rank != 0,
                    dynamic_ncols=True)
+        epoch = min(self.epoch, self.cfg.epochs - 1)  # of the batches trained (self.epoch: of the next one)
         try:
             while self.epoch < self.cfg.epochs:
+                epoch = self.epoch
                 tick = time.monotonic()
                 for batch in self.loader:
                     loss = self._train_batch(batch)
@@ -226,15 +231,15 @@ class Trainer:
                     if loss is not None:
                         bar.set_postfix(loss=f"{loss:.3f}", frames_s=f"{rate:.0f}")
                         if self.rank == 0:
-                            metrics.log(self.step, self.epoch, "train", loss=loss, lr=self.optimizer.param_groups[0]["lr"],
-                                        frames_per_s=rate, elapsed_s=time.monotonic() - started)
+                            metrics.log(self.step, epoch, "train", loss=loss, lr=self.optimizer.param_groups[0]["lr"],
+                                        frames_per_s=rate, elapsed_s=time.monotonic() - self.started)
                     if self.step % self.cfg.validate_every_steps == 0:
-                        self._validate_and_log(metrics, started)
+                        self._validate_and_log(metrics, epoch)
                     if time.monotonic() - last_save > self.cfg.checkpoint_every_minutes * 60:
                         self.save()
                         last_save = time.monotonic()
             if self.validated_step != self.step:
-                self._validate_and_log(metrics, started)
+                self._validate_and_log(metrics, epoch)
             self.save()
         finally:
             bar.close()
@@ -242,11 +247,11 @@ class Trainer:
                 metrics.close()
         return self.finalize()
 
-    def _validate_and_log(self, metrics: MetricsLog, started: float) -> None:
+    def _validate_and_log(self, metrics: MetricsLog, epoch: int) -> None:
         result = self.validate()
         self.validated_step = self.step
         if self.rank == 0 and result:
-            metrics.log(self.step, self.epoch, "dev", elapsed_s=time.monotonic() - started, **result)
+            metrics.log(self.step, epoch, "dev", elapsed_s=time.monotonic() - self.started, **result)
             log.info("step %d: dev %s", self.step, ", ".join(f"{k} {v:.4g}" for k, v in result.items()))
         if "loss" in result and math.isfinite(result["loss"]):
             self.schedule.report_validation(result["loss"])
