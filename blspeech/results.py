@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blspeech.cli import report_errors
+from blspeech.config import FeatureConfig
 from blspeech.data.kaldi_dir import DataDir, Segment, read_table
 from blspeech.experiment import Experiment
 from blspeech.fileio import atomic_write, write_text_atomic
@@ -95,14 +96,21 @@ def _durations(directory: Path, frame_shift_ms: float) -> dict[str, float]:
 
 def score_model(exp: Experiment, model_name: str) -> ModelResult:
     from blspeech.decode.recognize import load_model
-    from blspeech.models import count_parameters, flops_per_second
+    from blspeech.models import count_parameters
 
     run_dir = exp.run_dir(model_name)
     results = score_decodes(exp, run_dir, model_name)
     model, _ = load_model(run_dir / "final.pt")
-    features = exp.recipe.features
-    gflops = flops_per_second(model, in_channels=features.channels, num_mel_bins=features.num_mel_bins) / 1e9
-    return ModelResult(model_name, count_parameters(model), gflops, results)
+    return ModelResult(model_name, count_parameters(model), gflops_per_second_of_audio(model, exp.recipe.features),
+                       results)
+
+
+def gflops_per_second_of_audio(model, features: FeatureConfig) -> float:
+    """The model's GFLOPs for one second of audio at the recipe's frame shift."""
+    from blspeech.models import flops_per_second
+
+    return flops_per_second(model, in_channels=features.channels, num_mel_bins=features.num_mel_bins,
+                            frame_rate=round(1000 / features.frame_shift_ms)) / 1e9
 
 
 def score_decodes(exp: Experiment, run_dir: Path, label: str) -> dict[str, dict[str, float]]:

@@ -247,11 +247,13 @@ def check_recipe_unchanged(exp: Experiment) -> None:
 
 
 def check_choices(recipe: Recipe) -> None:
-    """Settings that name one of a fixed set, checked before any stage runs: a typo in
-    ``model.name`` would otherwise surface at the train stage, after the corpus and features."""
+    """Settings checked before any stage runs and before the recipe is recorded: names from a
+    fixed set, the schedule's counts and the models the train stage builds. A typo in
+    ``model.name`` would otherwise surface at the train stage, after the corpus and features, and
+    the corrected rerun be refused as a change of the recorded recipe."""
     from blspeech.data.swbd import SPH_READERS
     from blspeech.loader import CMVN_MODES
-    from blspeech.models import list_models
+    from blspeech.models import build_model, list_models
     from blspeech.models.spec import OUTPUT_KINDS
     from blspeech.tokenizer import KINDS
 
@@ -264,6 +266,20 @@ def check_choices(recipe: Recipe) -> None:
         for value in values:
             if value not in valid:
                 raise ConfigError(f"{key} {value!r} is not one of {', '.join(valid)}")
+    models = [recipe.model.name, *recipe.model.compare]
+    if len(set(models)) != len(models):
+        raise ConfigError(f"model.compare {recipe.model.compare} repeats a model (model.name is {recipe.model.name})")
+    if recipe.train.epochs < 1 or recipe.train.validate_every_steps < 1:
+        raise ConfigError(f"train.epochs and train.validate_every_steps must be >= 1, got {recipe.train.epochs} and "
+                          f"{recipe.train.validate_every_steps}")
+    for name in models:  # what the train stage builds, with the recipe's model settings
+        try:
+            build_model(name, num_outputs=2, in_channels=recipe.features.channels,
+                        num_mel_bins=recipe.features.num_mel_bins, output=recipe.model.output,
+                        time_subsampling=recipe.model.time_subsampling, **recipe.model.overrides)
+        except ValueError as error:
+            raise ConfigError(f"model settings (model.name {name}, model.overrides {recipe.model.overrides}, "
+                              f"features): {error}") from None
 
 
 def run(recipe: Recipe, args: argparse.Namespace) -> None:

@@ -93,3 +93,13 @@ def test_reference_of_a_data_dir_is_its_stm_else_its_text_which_must_cover_every
     assert "s1-b A s1 0.00 0.01 <O> good morning" in (tmp_path / "ref.stm").read_text()
     (tmp_path / "dev" / "stm").write_text("s1-a A s1 0.00 1.00 hello there\n")
     assert reference_stm(tmp_path / "dev", tmp_path / "other.stm", 10.0) == tmp_path / "dev" / "stm"
+
+
+def test_the_flops_column_counts_a_second_of_audio_at_the_recipes_frame_shift():
+    from blspeech.config import FeatureConfig
+    from blspeech.models import build_model
+    from blspeech.results import gflops_per_second_of_audio
+
+    model = build_model("bl-vgg-small", num_outputs=30)
+    at_10_ms = gflops_per_second_of_audio(model, FeatureConfig(frame_shift_ms=10.0))
+    assert gflops_per_second_of_audio(model, FeatureConfig(frame_shift_ms=20.0)) == pytest.approx(at_10_ms / 2, rel=0.05)

@@ -87,9 +87,14 @@ def test_stage_errors_and_unknown_names_are_one_line_and_name_the_stage_or_key(t
     recipe = str(Path(__file__).parents[1] / "recipes" / "tiny.yaml")
     settings = ["--set", f"exp_dir={tmp_path / 'exp'}", "--set", f"data.dir={tmp_path / 'data'}",
                 "--set", f"corpus.dir={tmp_path / 'corpus'}"]
-    assert main([recipe, *settings, "--set", "model.compare=[vgg-smal]"]) == 2
-    assert "model.compare 'vgg-smal' is not one of bl-resnet," in capsys.readouterr().err
-    assert not (tmp_path / "corpus").exists()  # refused before any stage ran
+    refused = [("model.compare=[vgg-smal]", "model.compare 'vgg-smal' is not one of bl-resnet,"),
+               ("model.compare=[bl-vgg-small]", "model.compare ['bl-vgg-small'] repeats a model"),
+               ("train.epochs=0", "train.epochs and train.validate_every_steps must be >= 1, got 0"),
+               ("model.overrides={bogus: 1}", "model.overrides {'bogus': 1}, features): unknown model setting")]
+    for setting, message in refused:
+        assert main([recipe, *settings, "--set", setting]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "corpus").exists() and not (tmp_path / "exp").exists()  # before any stage or record
 
     def unreadable(exp, args):
         raise OSError(f"{tmp_path / 'corpus' / 'x.sph'}: cannot read")
