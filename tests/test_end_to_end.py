@@ -207,7 +207,7 @@ def tiny_hybrid_run(tiny_run):
     exp, _, _, _ = tiny_run
     root = Path(exp.recipe.exp_dir).parent
     output = finish(run_train(root, recipe="tiny_hybrid.yaml", settings=hybrid_overrides(root)))
-    hybrid = Experiment(load_recipe(REPO / "recipes" / "tiny_hybrid.yaml", hybrid_overrides(root)))
+    hybrid = Experiment(load_recipe(root / "exp_hybrid" / "recipe.yaml"))  # as the run recorded it
     return exp, hybrid, output
 
 

@@ -319,3 +319,11 @@ def test_unusable_loglikes_are_errors_not_empty_hypotheses(model_from_tree, fixt
     with pytest.raises(ValueError, match=f"utterance {utt}: log-likelihoods contain inf or nan"):
         decode_hybrid({utt: broken}, decoder)
     assert decode_hybrid({utt: loglikes}, decoder)[utt]  # the same utterance, intact, decodes to words
+
+
+def test_a_recipe_without_a_decoding_graph_is_told_so():
+    from blspeech.config import load_recipe
+    from blspeech.decode.recognize import hybrid_graph_decoder
+
+    with pytest.raises(ValueError, match="no decoding graph: set hybrid.graph in the recipe or give --graph"):
+        hybrid_graph_decoder(load_recipe(None, ["model.output=hybrid"]))

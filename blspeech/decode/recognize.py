@@ -231,6 +231,8 @@ def hybrid_graph_decoder(recipe: Recipe, graph: str | Path | None = None, words:
     from blspeech.hybrid_training import transition_model_of  # the training module imports this one
 
     hybrid = recipe.hybrid
+    if not (graph or hybrid.graph):
+        raise ValueError("no decoding graph: set hybrid.graph in the recipe or give --graph HCLG.fst")
     graph = Path(graph or hybrid.graph)
     if not graph.is_file():
         raise FileNotFoundError(f"decoding graph {graph} {'is a directory' if graph.is_dir() else 'not found'}: "
