@@ -12,7 +12,6 @@ from blspeech.data.kaldi_dir import read_table
 from blspeech.decode.recognize import compute_log_probs, feature_dataset, greedy, hypothesis_wer, utterance_frames
 from blspeech.experiment import Experiment
 from blspeech.features.front_end import front_end_record
-from blspeech.models import build_model
 from blspeech.skips import SkipLog
 from blspeech.tokenizer import Tokenizer, encode_transcripts
 from blspeech.training.checkpoint import training_needed
@@ -53,9 +52,7 @@ def train_ctc_model(exp: Experiment, model_name: str, *, resume: bool) -> Path:
     init_from_environment(recipe.train.device)
     torch.manual_seed(recipe.seed)
     tokenizer = Tokenizer.load(exp.tokenizer_model)
-    model = build_model(model_name, num_outputs=tokenizer.vocab_size, in_channels=recipe.features.channels,
-                        num_mel_bins=recipe.features.num_mel_bins, output="ctc",
-                        time_subsampling=recipe.model.time_subsampling, **recipe.model.overrides)
+    model = exp.build_model(model_name, num_outputs=tokenizer.vocab_size)
 
     def dataset(directory: Path, train: bool):
         frames = utterance_frames(recipe, directory)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blspeech.config import Recipe
+
+if TYPE_CHECKING:
+    from blspeech.models import AcousticModel
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,15 @@ class Experiment:
 
     def run_dir(self, model_name: str) -> Path:
         return self.exp_dir / model_name
+
+    def build_model(self, name: str, num_outputs: int) -> AcousticModel:
+        """The network the recipe trains under ``name``: its model settings, input features and output kind."""
+        from blspeech.models import build_model  # (torch: only for the stages that build networks)
+
+        model, features = self.recipe.model, self.recipe.features
+        return build_model(name, num_outputs=num_outputs, in_channels=features.channels,
+                           num_mel_bins=features.num_mel_bins, output=model.output,
+                           time_subsampling=model.time_subsampling, **model.overrides)
 
     @property
     def eval_sets(self) -> list[str]:

@@ -20,7 +20,6 @@ from blspeech.features.front_end import front_end_record
 from blspeech.hybrid.alignments import pdf_alignments, read_int32_vectors, read_pdf_alignments
 from blspeech.hybrid.priors import count_pdfs, write_counts
 from blspeech.hybrid.transition_model import load_transition_model
-from blspeech.models import build_model
 from blspeech.skips import SkipLog
 from blspeech.training.checkpoint import training_needed
 from blspeech.training.distributed import init_from_environment
@@ -84,8 +83,7 @@ def train_hybrid_model(exp: Experiment, model_name: str, *, resume: bool) -> Pat
     dev_set = None
     if recipe.hybrid.dev_alignments:
         dev_set, _ = dataset(exp.data_dir(recipe.data.dev_set), recipe.hybrid.dev_alignments, train=False)
-    model = build_model(model_name, num_outputs=num_pdfs, in_channels=recipe.features.channels,
-                        num_mel_bins=recipe.features.num_mel_bins, output="hybrid", **recipe.model.overrides)
+    model = exp.build_model(model_name, num_outputs=num_pdfs)
     extra = {"recipe": to_dict(recipe), "model_config": model.config, "objective": "hybrid", **front_end_record(exp)}
     trainer = Trainer(model, train_set, dev_set, recipe.train, run_dir, objective="hybrid", seed=recipe.seed,
                       extra_state=extra)

@@ -37,11 +37,11 @@ from blspeech.training.lock import ExperimentLock, ExperimentLocked
 
 log = logging.getLogger("blspeech")
 STAGES = ("corpus", "prep", "features", "units", "train", "decode", "score")
+COMPLETE = ".complete"
 
 
 class StageFailed(RuntimeError):
     """A stage stopped on bad input or settings; the message names the stage and the cause."""
-COMPLETE = ".complete"
 
 
 def stage_corpus(exp: Experiment, args: argparse.Namespace) -> None:
@@ -246,16 +246,17 @@ def check_recipe_unchanged(exp: Experiment) -> None:
                           f"{exp.exp_dir} to start it over")
 
 
-def check_choices(recipe: Recipe) -> None:
+def check_settings(recipe: Recipe) -> None:
     """Settings checked before any stage runs and before the recipe is recorded: names from a
     fixed set, the schedule's counts and the models the train stage builds. A typo in
     ``model.name`` would otherwise surface at the train stage, after the corpus and features, and
     the corrected rerun be refused as a change of the recorded recipe."""
     from blspeech.data.swbd import SPH_READERS
     from blspeech.loader import CMVN_MODES
-    from blspeech.models import build_model, list_models
+    from blspeech.models import list_models
     from blspeech.models.spec import OUTPUT_KINDS
     from blspeech.tokenizer import KINDS
+    from blspeech.training.loop import check_schedule
 
     choices = {
         "model.name": ([recipe.model.name], list_models()), "model.compare": (recipe.model.compare, list_models()),
@@ -269,14 +270,10 @@ def check_choices(recipe: Recipe) -> None:
     models = [recipe.model.name, *recipe.model.compare]
     if len(set(models)) != len(models):
         raise ConfigError(f"model.compare {recipe.model.compare} repeats a model (model.name is {recipe.model.name})")
-    if recipe.train.epochs < 1 or recipe.train.validate_every_steps < 1:
-        raise ConfigError(f"train.epochs and train.validate_every_steps must be >= 1, got {recipe.train.epochs} and "
-                          f"{recipe.train.validate_every_steps}")
+    check_schedule(recipe.train)
     for name in models:  # what the train stage builds, with the recipe's model settings
         try:
-            build_model(name, num_outputs=2, in_channels=recipe.features.channels,
-                        num_mel_bins=recipe.features.num_mel_bins, output=recipe.model.output,
-                        time_subsampling=recipe.model.time_subsampling, **recipe.model.overrides)
+            Experiment(recipe).build_model(name, num_outputs=2)
         except ValueError as error:
             raise ConfigError(f"model settings (model.name {name}, model.overrides {recipe.model.overrides}, "
                               f"features): {error}") from None
@@ -284,7 +281,7 @@ def check_choices(recipe: Recipe) -> None:
 
 def run(recipe: Recipe, args: argparse.Namespace) -> None:
     """Run the selected stages of ``recipe`` under the experiment lock."""
-    check_choices(recipe)
+    check_settings(recipe)
     recipe = with_gmm_system_paths(recipe)
     exp = Experiment(recipe)
     first, last = STAGES.index(args.stage), STAGES.index(args.stop_stage)

@@ -89,7 +89,7 @@ def test_stage_errors_and_unknown_names_are_one_line_and_name_the_stage_or_key(t
                 "--set", f"corpus.dir={tmp_path / 'corpus'}"]
     refused = [("model.compare=[vgg-smal]", "model.compare 'vgg-smal' is not one of bl-resnet,"),
                ("model.compare=[bl-vgg-small]", "model.compare ['bl-vgg-small'] repeats a model"),
-               ("train.epochs=0", "train.epochs and train.validate_every_steps must be >= 1, got 0"),
+               ("train.epochs=0", "train.validate_every_steps and train.epochs must be >= 1, got 100 and 0"),
                ("model.overrides={bogus: 1}", "model.overrides {'bogus': 1}, features): unknown model setting")]
     for setting, message in refused:
         assert main([recipe, *settings, "--set", setting]) == 2

@@ -40,6 +40,13 @@ class TooManyBadSteps(RuntimeError):
     """Loss was NaN/inf for too many consecutive batches: the run is diverging, not unlucky."""
 
 
+def check_schedule(cfg: TrainConfig) -> None:
+    """Raise ConfigError for a schedule with nothing to do (no epoch, or never validating)."""
+    if cfg.validate_every_steps < 1 or cfg.epochs < 1:
+        raise ConfigError(f"train.validate_every_steps and train.epochs must be >= 1, got "
+                          f"{cfg.validate_every_steps} and {cfg.epochs}")
+
+
 class Trainer:
     """Trains ``model`` on ``train_set`` with the recipe's optimizer, schedule and checkpointing."""
 
@@ -49,9 +56,7 @@ class Trainer:
                  dev_wer: Callable[[torch.nn.Module], float] | None = None) -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r} (choose {', '.join(OBJECTIVES)})")
-        if cfg.validate_every_steps < 1 or cfg.epochs < 1:
-            raise ConfigError(f"train.validate_every_steps and train.epochs must be >= 1, got "
-                              f"{cfg.validate_every_steps} and {cfg.epochs}")
+        check_schedule(cfg)
         self.cfg, self.run_dir, self.seed = cfg, Path(run_dir), seed
         self.objective = OBJECTIVES[objective]
         self.train_set, self.dev_set, self.dev_wer = train_set, dev_set, dev_wer
