@@ -289,11 +289,20 @@ def run(recipe: Recipe, args: argparse.Namespace) -> None:
         raise ConfigError(f"--stage {args.stage} comes after --stop-stage {args.stop_stage}")
     check_recipe_unchanged(exp)
     # Under torchrun every rank runs this; rank 0 alone holds the lock and writes shared files.
+    # Only training is shared out: the stages before it write the corpus, data and units every
+    # rank trains on, so they have run (in one process) first, and the ones after it run on rank 0.
     leader = int(os.environ.get("RANK", "0")) == 0
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and first < STAGES.index("train"):
+        raise ConfigError(f"under torchrun ({world} processes) only training is shared out: run the stages before it "
+                          f"in one process first (--stop-stage units), then torchrun ... --stage train")
     with ExperimentLock(exp.exp_dir) if leader else contextlib.nullcontext():
         if leader:
             save_recipe(recipe, exp.exp_dir / "recipe.yaml")
         for name in STAGES[first : last + 1]:
+            if not leader and STAGES.index(name) > STAGES.index("train"):
+                log.info("rank %s: stages after train run on rank 0", os.environ.get("RANK"))
+                break
             log.info("=== stage %s ===", name)
             lock = shared_dir_lock(exp, name) if leader else None
             with lock if lock is not None else contextlib.nullcontext():

@@ -131,3 +131,24 @@ def test_an_exp_dir_recorded_with_the_gmm_paths_spelled_out_is_the_same_recipe(t
     with pytest.raises(ConfigError, match="train.epochs"):
         check_recipe_unchanged(Experiment(with_gmm_system_paths(load_recipe(
             Path(__file__).parents[1] / "recipes" / "tiny_hybrid.yaml", [f"exp_dir={tmp_path / 'exp'}", "train.epochs=3"]))))
+
+
+def test_under_torchrun_only_training_is_shared_out(tmp_path, capsys, monkeypatch):
+    import blspeech.train
+    from blspeech.train import main
+
+    recipe = str(Path(__file__).parents[1] / "recipes" / "tiny.yaml")
+    settings = ["--set", f"exp_dir={tmp_path / 'exp'}", "--set", f"data.dir={tmp_path / 'data'}",
+                "--set", f"corpus.dir={tmp_path / 'corpus'}"]
+    ran = []
+    for stage in ("train", "decode", "score"):
+        monkeypatch.setitem(blspeech.train.STAGE_FUNCTIONS, stage, lambda exp, args, stage=stage: ran.append(stage))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main([recipe, *settings]) == 2  # corpus .. units write what every rank reads: one process first
+    assert "only training is shared out" in capsys.readouterr().err and not (tmp_path / "corpus").exists()
+    assert main([recipe, *settings, "--stage", "train"]) == 0
+    assert ran == ["train"]  # rank 1 trains, then leaves decoding and scoring to rank 0
+    monkeypatch.setenv("RANK", "0")
+    assert main([recipe, *settings, "--stage", "train"]) == 0
+    assert ran == ["train", "train", "decode", "score"]
