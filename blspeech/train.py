@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -31,6 +30,7 @@ from blspeech.cli import USER_ERRORS
 from blspeech.config import ConfigError, Recipe, load_recipe, recipe_changes, save_recipe
 from blspeech.experiment import Experiment
 from blspeech.fileio import write_text_atomic
+from blspeech.markers import complete_with, mark_complete
 from blspeech.training.checkpoint import RunExists
 from blspeech.training.distributed import leave_process_group
 from blspeech.training.lock import ExperimentLock, ExperimentLocked
@@ -71,28 +71,11 @@ def prep_settings(exp: Experiment) -> dict[str, str | int]:
             "max_duplicates": data.max_duplicates}
 
 
-def prepared_with_these_settings(exp: Experiment, marker: Path) -> bool:
-    """Whether prep's complete output is there; raise if it was made with other settings (a data dir
-    is shared by recipes, so another recipe's would otherwise be used as this one's)."""
-    if not marker.exists():
-        return False
-    try:
-        recorded = json.loads(marker.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:  # written by an earlier version, before settings were recorded
-        log.info("prep: %s was prepared by an earlier version; its settings are not checked", exp.data_root)
-        return True
-    settings = prep_settings(exp)
-    changed = [f"{key} {recorded.get(key)} -> {value}" for key, value in settings.items() if recorded.get(key) != value]
-    if changed:
-        raise ValueError(f"{exp.data_root} was prepared with other settings ({'; '.join(changed)}): set data.dir to "
-                         "another directory, or remove this one to prepare it again")
-    return True
-
-
 def stage_prep(exp: Experiment, args: argparse.Namespace) -> None:
-    """LDC layout -> data/<train, dev, eval2000>."""
+    """LDC layout -> data/<train, dev, eval2000>; data dirs prepared with other settings are
+    refused (recipes share them, so another recipe's would otherwise be used as this one's)."""
     marker = exp.data_root / COMPLETE
-    if prepared_with_these_settings(exp, marker):
+    if complete_with(marker, prep_settings(exp), f"{exp.data_root} (data.dir)"):
         log.info("prep: %s is complete, skipping", exp.data_root)
         return
     from blspeech.data.swbd import prepare_switchboard
@@ -104,7 +87,7 @@ def stage_prep(exp: Experiment, args: argparse.Namespace) -> None:
                         hub5_transcripts_dir=exp.corpus_part(corpus.hub5_transcripts), output_dir=exp.data_root,
                         dev_utterances=data.dev_utterances, max_duplicates=data.max_duplicates,
                         sph_reader=corpus.sph_reader)
-    write_text_atomic(marker, json.dumps(prep_settings(exp), indent=1) + "\n")
+    mark_complete(marker, prep_settings(exp))
 
 
 def stage_features(exp: Experiment, args: argparse.Namespace) -> None:

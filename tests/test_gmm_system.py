@@ -50,8 +50,12 @@ def test_stage_writes_the_kaldi_layout_and_skips_when_complete(built):
     assert num_pdfs(paths.transition_model) == num_pdfs(paths.tree) > num_pdfs(root / "gmm" / "mono" / "tree")
     stamp = paths.graph.stat().st_mtime_ns
     train = root / "data" / "train"
-    assert build_hybrid_system(train, train / "text", root / "gmm", dev_dir=root / "data" / "dev") == paths
+    assert build_hybrid_system(train, train / "text", root / "gmm", dev_dir=root / "data" / "dev",
+                               monophone=MONOPHONE, triphone=TRIPHONE) == paths
     assert paths.graph.stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match=r"was made with other settings \(lm_order 3 -> 2"):  # not the system asked for
+        build_hybrid_system(train, train / "text", root / "gmm", dev_dir=root / "data" / "dev", lm_order=2,
+                            monophone=MONOPHONE, triphone=TRIPHONE)
 
 
 def test_alignment_puts_the_words_in_order_inside_the_speech(built):

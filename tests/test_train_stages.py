@@ -73,7 +73,7 @@ def test_complete_data_dirs_prepared_with_other_settings_are_refused(tmp_path, m
     stage_prep(exp, argparse.Namespace())  # the same settings: complete, skipped
     assert len(prepared) == 1
     other = Experiment(load_recipe(None, [*settings, "data.dev_utterances=30"]))
-    with pytest.raises(ValueError, match=r"data was prepared with other settings \(dev_utterances 200 -> 30\)"):
+    with pytest.raises(ValueError, match=r"data \(data.dir\) was made with other settings \(dev_utterances 200 -> 30\)"):
         stage_prep(other, argparse.Namespace())
     (tmp_path / "data" / ".complete").write_text("prepared\n")  # an earlier version's marker: not checked
     stage_prep(other, argparse.Namespace())

@@ -29,14 +29,14 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import kaldi_hmm_gmm as khg  # must precede kaldifst / kaldilm (see blspeech.hybrid)
 import kaldifst
 import numpy as np
 
-from blspeech.data.kaldi_dir import DataDir, read_table
+from blspeech.data.kaldi_dir import DataDir, DataDirError, read_table
 from blspeech.decode.lm import build_arpa
 from blspeech.fileio import atomic_write, write_text_atomic
 from blspeech.hybrid.alignments import write_int32_vectors
@@ -56,6 +56,7 @@ from blspeech.hybrid_system.lexicon import (
     write_dict_dir,
 )
 from blspeech.hybrid_system.model_io import write_model, write_tree
+from blspeech.markers import complete_with, mark_complete
 from blspeech.skips import SkipLog
 
 logger = logging.getLogger("blspeech")
@@ -115,6 +116,8 @@ def _usable_utterances(data_dir: Path, stage: str) -> tuple[dict[str, list[str]]
     """Transcripts and GMM features of every utterance of ``data_dir`` that has both; the
     others are counted skips."""
     data = DataDir.read(data_dir)
+    if not data.text:
+        raise DataDirError(f"{data_dir} has no text: the GMM system trains on transcribed utterances")
     source = GmmFeatures(data_dir)
     skips = SkipLog(stage)
     transcripts, features = {}, {}
@@ -187,7 +190,10 @@ def build_hybrid_system(
     """
     out = Path(out_dir)
     paths = HybridSystemPaths.under(out, with_dev=dev_dir is not None)
-    if (out / COMPLETE).exists():
+    settings = {"data_dir": _resolved(data_dir), "lang_text": _resolved(lang_text), "dev_dir": _resolved(dev_dir),
+                "lm_order": lm_order, "extra_lexicon": _resolved(extra_lexicon), "monophone": asdict(monophone),
+                "triphone": asdict(triphone) if triphone is not None else None}
+    if complete_with(out / COMPLETE, settings, f"the GMM system in {out}"):
         logger.info("gmm: %s is complete, skipping", out)
         return paths
     # The data first: a data dir without features must fail before anything is written to out_dir.
@@ -218,5 +224,9 @@ def build_hybrid_system(
     build_arpa(lm_texts, out / "lm.arpa", lm_order)
     grammar_fst(out / "lm.arpa", lang, lang.path / "G.fst")
     make_graph(lang, lang.path / "G.fst", system.tree, system.transition_model, paths.graph.parent)
-    write_text_atomic(out / COMPLETE, "gmm stage complete\n")
+    mark_complete(out / COMPLETE, settings)
     return paths
+
+
+def _resolved(path: str | os.PathLike | None) -> str | None:
+    return str(Path(path).resolve()) if path is not None else None
