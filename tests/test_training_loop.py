@@ -31,14 +31,16 @@ SMALL = dict(epochs=3, max_frames=240, lr=3e-3, warmup_steps=2, validate_every_s
              checkpoint_every_minutes=0.0, average_best=0, threads=1, device="cpu")
 
 
-def make_data_dir(root: Path, utterances: int = 16, nan_utterances: tuple[int, ...] = ()) -> dict[str, list[int]]:
-    """Features whose frames carry their label as a bump in a label-specific band of mel bins."""
+def make_data_dir(root: Path, utterances: int = 16, nan_utterances: tuple[int, ...] = (),
+                  varied_lengths: bool = False) -> dict[str, list[int]]:
+    """Features whose frames carry their label as a bump in a label-specific band of mel bins;
+    60 frames each, or 60 to 81 with ``varied_lengths`` (ranks then get batches of other shapes)."""
     rng = np.random.default_rng(0)
     feats, utt2spk, targets, acc = {}, {}, {}, CmvnAccumulator()
     for index in range(utterances):
         utt, spk = f"spk{index % 2}-utt{index:03d}", f"spk{index % 2}"
         labels = rng.integers(1, NUM_UNITS, size=3).tolist()
-        matrix = rng.normal(0, 0.3, size=(60, 40)).astype(np.float32)
+        matrix = rng.normal(0, 0.3, size=(60 + 7 * (index % 4) * varied_lengths, 40)).astype(np.float32)
         for position, label in enumerate(labels):
             matrix[position * 20 : position * 20 + 16, label * 6 : label * 6 + 6] += 3.0
         acc.add(spk, matrix)
@@ -191,6 +193,24 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     assert abs(np.mean(ddp) - np.mean(single)) < 0.15 * np.mean(single), (single, ddp)
     assert ddp[-1] < 0.6 * ddp[0]
     assert (tmp_path / "ddp" / "final.pt").exists()
+
+
+def test_a_two_process_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    """Each rank draws its own dropout masks (batches of other shapes use their generators differently):
+    a resume must give every rank its own generator back."""
+    make_data_dir(tmp_path / "data", varied_lengths=True)
+
+    def torchrun(run: str, port: int, stop_at: int = 0) -> int:
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
+                   str(SCRIPT), str(tmp_path), run, "2"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "STOP_AT_STEP": str(stop_at or "")}
+        return subprocess.run(command, timeout=300, env=env, capture_output=True).returncode
+
+    assert torchrun("whole", 29532) == 0
+    assert torchrun("cut", 29533, stop_at=3) != 0 and not (tmp_path / "cut" / "final.pt").exists()
+    assert load_checkpoint(list_checkpoints(tmp_path / "cut" / "checkpoints")[-1])["step"] == 3
+    assert torchrun("cut", 29534) == 0
+    assert_same_weights(weights(tmp_path / "whole" / "final.pt"), weights(tmp_path / "cut" / "final.pt"))
 
 
 def test_ten_random_kills_always_resume_to_the_uninterrupted_weights(tmp_path):

@@ -27,7 +27,7 @@ from blspeech.config import ConfigError, TrainConfig
 from blspeech.device import pick_device
 from blspeech.fileio import atomic_write
 from blspeech.loader import FeatureDataset, FrameBucketSampler, collate, make_loader
-from blspeech.training.distributed import ShardedBatchSampler, global_sum
+from blspeech.training.distributed import ShardedBatchSampler, gather_objects, global_sum
 from blspeech.training.checkpoint import average_state_dicts, latest_checkpoint, load_checkpoint, save_checkpoint
 from blspeech.training.metrics import MetricsLog
 from blspeech.training.objectives import OBJECTIVES
@@ -92,7 +92,9 @@ class Trainer:
     def checkpoint_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
-    def state(self) -> dict[str, Any]:
+    def state(self, random_states: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint; ``random_states`` holds this process's generators and, in a distributed
+        run, every rank's (``rng_per_rank``: each rank draws its own dropout masks)."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -104,12 +106,15 @@ class Trainer:
             "validated_step": self.validated_step,
             "snapshots": [list(s) for s in self.snapshots],
             "elapsed_s": time.monotonic() - self.started,
-            "rng": torch.get_rng_state(),
-            # dropout masks on a GPU come from its own generator
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            **random_states,
             "train_config": asdict(self.cfg),
             **self.extra_state,
         }
+
+    def _random_state(self) -> dict[str, torch.Tensor | None]:
+        return {"rng": torch.get_rng_state(),
+                # dropout masks on a GPU come from its own generator
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
 
     def restore(self) -> bool:
         """Continue from the newest intact checkpoint, if there is one."""
@@ -125,15 +130,20 @@ class Trainer:
         self.bad_in_a_row = state.get("bad_in_a_row", 0)  # (not in checkpoints of earlier versions)
         self.snapshots = [(float(loss), int(step)) for loss, step in state["snapshots"]]
         self.started = time.monotonic() - float(state.get("elapsed_s", 0.0))  # metrics' elapsed_s goes on
-        torch.set_rng_state(state["rng"])
-        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        per_rank = state.get("rng_per_rank")  # (not in checkpoints of earlier versions)
+        own = per_rank[self.rank] if per_rank is not None and len(per_rank) == self.world else state
+        torch.set_rng_state(own["rng"])
+        if self.device.type == "cuda" and own.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(own["cuda_rng"], self.device)
         log.info("resumed %s at step %d (epoch %d)", self.run_dir, self.step, self.epoch)
         return True
 
     def save(self) -> None:
+        """Write a checkpoint (rank 0; every rank calls this at the same step and hands over its generators)."""
+        every_rank = gather_objects(self._random_state())
         if self.rank == 0:
-            save_checkpoint(self.checkpoint_dir, self.step, self.state(), keep=self.cfg.keep_checkpoints)
+            random_states = {**every_rank[0], "rng_per_rank": every_rank if self.world > 1 else None}
+            save_checkpoint(self.checkpoint_dir, self.step, self.state(random_states), keep=self.cfg.keep_checkpoints)
             self._delete_dropped_snapshots()
 
     def _delete_dropped_snapshots(self) -> None:
@@ -240,7 +250,8 @@ class Trainer:
                                         frames_per_s=rate, elapsed_s=time.monotonic() - self.started)
                     if self.step % self.cfg.validate_every_steps == 0:
                         self._validate_and_log(metrics, epoch)
-                    if time.monotonic() - last_save > self.cfg.checkpoint_every_minutes * 60:
+                    due = time.monotonic() - last_save > self.cfg.checkpoint_every_minutes * 60
+                    if global_sum(float(due), self.device) > 0:  # every rank saves at the same step
                         self.save()
                         last_save = time.monotonic()
             if self.validated_step != self.step:
