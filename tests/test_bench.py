@@ -422,3 +422,22 @@ def test_quick_run_writes_its_files_to_a_temporary_directory(tmp_path, monkeypat
     assert limits["inference"]["matmul_flops"] > 0 and limits["inference"]["conv_flops"] > 0
     assert document["convolution_layers"]["vgg-small"] == {"vgg-small": 12, "bl-vgg-small a=2 b=4": 18}
     assert "One convolution call costs" in report
+
+
+def test_results_files_and_wer_key_are_checked_before_the_benchmark_runs(tmp_path, capsys, monkeypatch):
+    import blspeech.bench.__main__ as bench_main
+
+    monkeypatch.setattr(bench_main, "run_benchmark", lambda *args, **kwargs: pytest.fail("the benchmark ran"))
+    (tmp_path / "broken.json").write_text("{not json")
+    scored = tmp_path / "scored"
+    scored.mkdir()
+    (scored / "results.json").write_text(json.dumps([{"name": "bl-vgg-small", "params": 1, "gflops": 0.2,
+                                                      "wer": {"eval2000/lm": {"Overall": 50.0}}}]))
+    refused = [(["--results", str(tmp_path / "missing.json")], "missing.json: no results"),
+               (["--results", str(tmp_path / "broken.json")], "broken.json: not JSON"),
+               (["--results", str(scored / "results.json"), "--wer-key", "eval/lm"],
+                "--wer-key 'eval/lm' is in none of the results files; they have eval2000/lm")]
+    for arguments, message in refused:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--quick", "--out", str(tmp_path / "out"), *arguments])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -247,3 +247,19 @@ def test_cli_list_and_summary(capsys):
     out = capsys.readouterr().out
     assert "receptive field" in out and "output frame rate   25 Hz" in out
     assert "FLOPs / baseline" in out and "baseline vgg-small" in out
+    with pytest.raises(SystemExit):  # a setting with an option of its own: said, not a TypeError
+        summary_main(["bl-resnet-small", "--set", "time_subsampling=2"])
+    assert "--set time_subsampling: give it with --time-subsampling" in capsys.readouterr().err
+
+
+def test_speed_cli_names_the_bl_models_and_refuses_counts_below_one(capsys):
+    from blspeech.models.speed import main as speed_main
+
+    with pytest.raises(SystemExit):
+        speed_main(["--help"])
+    listed = capsys.readouterr().out.split("beside it):")[1]
+    assert "bl-vgg-small" in listed and "vgg-small," not in listed.replace("bl-vgg-small", "")
+    for arguments in (["--threads", "0"], ["--repeats", "0"], ["--utterance-seconds", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            speed_main(["bl-vgg-small", *arguments])
+        assert exit_info.value.code == 2 and "must be >= 1 and --utterance-seconds > 0" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from pathlib import Path
 from blspeech.allocator import retain_freed_memory
 from blspeech.bench.run import BenchPlan, Outputs, run_benchmark, write_outputs
 from blspeech.models.speed import COMPILE_MODES
+from blspeech.results import read_results_file
 
 
 def _positive_ints(text: str) -> tuple[int, ...]:
@@ -102,6 +103,15 @@ def plan_from_args(args: argparse.Namespace) -> BenchPlan:
     return replace(plan, **changes)
 
 
+def check_results(paths: Sequence[Path], wer_key: str | None) -> None:
+    """Read the results files now: a missing or malformed one, or a --wer-key none of them has,
+    fails before the benchmark runs instead of after it (when nothing would be written)."""
+    entries = [entry for path in paths for entry in read_results_file(path)]
+    keys = sorted({key for entry in entries for key in entry.wer})
+    if wer_key is not None and entries and wer_key not in keys:
+        raise ValueError(f"--wer-key {wer_key!r} is in none of the results files; they have {', '.join(keys)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -113,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     out_dir = args.out or (Path(tempfile.mkdtemp(prefix="blspeech-bench-quick-")) if args.quick else Path("benchmarks"))
     results_files = args.results if args.results is not None else sorted(Path("exp").glob("*/results.json"))
+    try:
+        check_results(results_files, args.wer_key)
+    except (ValueError, OSError) as error:
+        parser.error(str(error))
     command = "python -m blspeech.bench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     try:
         results = run_benchmark(plan, command.strip(), note=args.note, results_files=results_files)

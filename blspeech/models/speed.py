@@ -28,7 +28,7 @@ from torch import Tensor
 from blspeech.allocator import retain_freed_memory
 from blspeech.models.acoustic import AcousticModel
 from blspeech.models.inference import prepare_for_inference
-from blspeech.models.registry import baseline_twin_config, build_model, list_models
+from blspeech.models.registry import baseline_name, baseline_twin_config, build_model, list_models
 
 FRAME_RATE = 100  # input frames per second of audio
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes
@@ -248,7 +248,8 @@ def format_reports(reports: Mapping[str, SpeedReport], baseline: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blspeech.models.speed", description=__doc__.splitlines()[0])
-    parser.add_argument("name", help=f"a bL model (its baseline twin is timed beside it): {', '.join(list_models())}")
+    parser.add_argument("name", help="a bL model (its baseline twin is timed beside it): "
+                                     f"{', '.join(name for name in list_models() if baseline_name(name))}")
     parser.add_argument("--num-outputs", type=int, default=32, help="output units (default 32)")
     parser.add_argument("--num-mel-bins", type=int, default=40, help="mel bins (default 40)")
     parser.add_argument("--output", default="ctc", help="ctc or hybrid (default ctc)")
@@ -258,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
     args = parser.parse_args(argv)
+    if args.threads < 1 or args.repeats < 1 or not args.utterance_seconds > 0:
+        parser.error(f"--threads and --repeats must be >= 1 and --utterance-seconds > 0, got {args.threads}, "
+                     f"{args.repeats} and {args.utterance_seconds}")
     torch.set_num_threads(args.threads)
     retain_freed_memory()
     try:

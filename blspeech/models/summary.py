@@ -89,10 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         metavar="KEY=VALUE", help="override a model setting, e.g. --set alpha=4")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    options = {"name": args.name, "num_outputs": args.num_outputs, "in_channels": args.in_channels,
+               "num_mel_bins": args.num_mel_bins, "output": args.output, "time_subsampling": args.time_subsampling}
+    own_option = sorted(set(options) & set(dict(args.settings)))
+    if own_option:
+        parser.error(f"--set {', '.join(own_option)}: give {'these' if len(own_option) > 1 else 'it'} with "
+                     f"{', '.join('the name' if key == 'name' else '--' + key.replace('_', '-') for key in own_option)}")
     try:
-        model = build_model(args.name, num_outputs=args.num_outputs, in_channels=args.in_channels,
-                            num_mel_bins=args.num_mel_bins, output=args.output,
-                            time_subsampling=args.time_subsampling, **dict(args.settings))
+        model = build_model(**options, **dict(args.settings))
     except ValueError as error:
         parser.error(str(error))
     print(summarize(model).format())
