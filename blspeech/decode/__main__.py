@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import sys
 from pathlib import Path
@@ -27,8 +26,8 @@ from blspeech.allocator import retain_freed_memory
 from blspeech.config import Recipe, recipe_from_dict
 from blspeech.data.kaldi_dir import DataDir
 from blspeech.decode.recognize import (LogProbs, beam, compute_log_probs, ctc_beam_decoder, decode_hybrid,
-                                       decoding_device, feature_dataset, greedy, hybrid_graph_decoder, hybrid_loglikes,
-                                       load_model, timed_words, write_hypotheses)
+                                       decode_settings, decoding_device, feature_dataset, greedy, hybrid_graph_decoder,
+                                       hybrid_loglikes, load_model, timed_words, write_hypotheses)
 from blspeech.device import pick_device
 from blspeech.experiment import Experiment
 from blspeech.features.front_end import check_features_fit_model, training_sample_rate
@@ -69,12 +68,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--glm", type=Path, help="hub5 mapping rules for scoring (default: DATA/glm when present; "
                                                  "the decode stage scores dev with the test sets' glm)")
     return parser.parse_args(argv)
-
-
-def decode_settings(run_dir: Path) -> dict:
-    """What the decode stage chose for this run on its dev set (``run_dir/decode.json``), or {}."""
-    path = run_dir / "decode.json"
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 Decoding = Callable[[LogProbs], list[Path]]  # the network's outputs -> the decode dirs written

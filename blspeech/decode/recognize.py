@@ -194,6 +194,12 @@ def decoded_already(done: Path, model_file: Path) -> bool:
     return True
 
 
+def decode_settings(run_dir: Path) -> dict:
+    """What the decode stage chose for this run on its dev set (``run_dir/decode.json``), or {}."""
+    path = run_dir / "decode.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def decode_experiment(exp: Experiment, model_name: str) -> None:
     """Decode dev and test sets with one trained model (skipping sets already decoded)."""
     run_dir = exp.run_dir(model_name)

@@ -168,9 +168,9 @@ def unit_files(run: TrainedRun, out_dir: Path) -> tuple[dict[str, Any], dict[str
                          f"{TOKENS_FILE} lists the pieces by output id (words: join them, '\u2581' starts a word)"}
         return units, files, contents
     if run.objective == "hybrid":
+        scale, source = run.acoustic_scale
         units = {"kind": "hybrid", "num_pdfs": num_outputs, "priors": None,
-                 "loglikelihoods": LOGLIKELIHOOD_RULE, "acoustic_scale": run.acoustic_scale[0],
-                 "acoustic_scale_source": run.acoustic_scale[1]}
+                 "loglikelihoods": LOGLIKELIHOOD_RULE, "acoustic_scale": scale, "acoustic_scale_source": source}
         if not run.prior_counts.is_file():
             log.warning("export: %s not found; exporting without priors (loglikes export will need them)",
                         run.prior_counts)

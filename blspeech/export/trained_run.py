@@ -7,19 +7,17 @@ one level up (shared by every model of the recipe), the hybrid priors in the run
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from blspeech.config import Recipe, recipe_from_dict
-from blspeech.decode.recognize import load_model
+from blspeech.decode.recognize import decode_settings, load_model
 from blspeech.features.front_end import training_sample_rate
 from blspeech.hybrid_training import PRIOR_COUNTS
 from blspeech.models import AcousticModel
 
 FINAL_WEIGHTS = "final.pt"
-DECODE_SETTINGS = "decode.json"  # what the decode stage tuned on dev, in the run dir
 TOKENIZER_MODEL = "tokenizer.model"  # in the recipe's exp dir, as blspeech.experiment.Experiment places it
 REQUIRED_KEYS = ("model", "model_config", "recipe", "objective")
 
@@ -48,9 +46,9 @@ class TrainedRun:
     def acoustic_scale(self) -> tuple[float, str]:
         """The acoustic scale to decode a hybrid run's log-likelihoods with, and where it comes from:
         tuned on dev by the decode stage (``decode.json``), else the recipe's."""
-        tuned = self.run_dir / DECODE_SETTINGS
-        if tuned.is_file() and "acoustic_scale" in (settings := json.loads(tuned.read_text())):
-            return float(settings["acoustic_scale"]), "tuned on dev"
+        tuned = decode_settings(self.run_dir).get("acoustic_scale")
+        if tuned is not None:
+            return float(tuned), "tuned on dev"
         return self.recipe.hybrid.acoustic_scale, "the recipe's"
 
     @property

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 
-from blspeech.hybrid.alignments import pdf_alignments, read_int32_vectors, write_int32_vectors
+from blspeech.hybrid.alignments import TABLE_SPECIFIER, pdf_alignments, read_int32_vectors, write_int32_vectors
 from blspeech.hybrid.priors import count_pdfs, write_counts
 from blspeech.hybrid.transition_model import load_transition_model, num_pdfs
-
-_SPECIFIER = re.compile(r"^(ark|scp)(,[a-z]+)*:")  # a table specifier where a file name belongs
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "num-pdfs":
             print(num_pdfs(args.model_or_tree))
             return 0
-        if args.command == "analyze-counts" and _SPECIFIER.match(args.output):
+        if args.command == "analyze-counts" and TABLE_SPECIFIER.match(args.output):
             raise ValueError(f"{args.output}: analyze-counts writes one counts file, not a table: give a file name")
         model = load_transition_model(args.model, tree=args.tree, topo=args.topo)
         pdfs = pdf_alignments(read_int32_vectors(args.alignments), model)

@@ -26,7 +26,7 @@ import numpy as np
 from blspeech.fileio import atomic_write
 
 Source = str | os.PathLike
-_RSPECIFIER = re.compile(r"^(ark|scp)(,[a-z]+)*:")
+TABLE_SPECIFIER = re.compile(r"^(ark|scp)(,[a-z]+)*:")  # a Kaldi rspecifier or wspecifier
 _WSPECIFIER = re.compile(r"^ark(?P<options>(,[a-z]+)*):(?P<file>.*)$", re.DOTALL)
 _JOB_NUMBER = re.compile(r"\.(\d+)\.gz$")
 
@@ -45,7 +45,7 @@ def _alignment_files(directory: Path) -> list[Path]:
 
 def _raw_table(source: Source) -> Iterator[tuple[str, np.ndarray]]:
     text = os.fspath(source)
-    if _RSPECIFIER.match(text):  # a Kaldi rspecifier, e.g. "ark:gunzip -c ali.1.gz|"
+    if TABLE_SPECIFIER.match(text):  # a Kaldi rspecifier, e.g. "ark:gunzip -c ali.1.gz|"
         with kaldiio.ReadHelper(text) as reader:
             yield from reader
         return
@@ -88,7 +88,7 @@ def _output_file(target: Source) -> tuple[str, bool]:
     text = os.fspath(target)
     specifier = _WSPECIFIER.match(text)
     if specifier is None:
-        if _RSPECIFIER.match(text):
+        if TABLE_SPECIFIER.match(text):
             raise ValueError(f"{text}: only the wspecifiers ark:FILE and ark,t:FILE are written here")
         return text, False
     options = set(filter(None, specifier["options"].split(",")))
