@@ -302,6 +302,9 @@ def test_latgen_command_has_the_tuned_acoustic_scale_and_the_graphs_words_and_no
     make_hybrid_run(tmp_path / "bare")
     export_loglikes(tmp_path / "bare", data, tmp_path / "out3")
     assert "names final.mdl and HCLG.fst as a placeholder" in caplog.text
+    make_hybrid_run(tmp_path / "named", words="lang/words.txt")  # the recipe's own words.txt, named as it is
+    command = export_loglikes(tmp_path / "named", data, tmp_path / "out4", graph=graph).latgen_command
+    assert "--word-symbol-table=lang/words.txt" in command
 
 
 def test_cli_model_export_and_errors(tmp_path, capsys):

@@ -87,10 +87,10 @@ def export_loglikes(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
                     "HCLG.fst (or set hybrid.transition_model / hybrid.graph) for one to run as it is",
                     " and ".join(name for name, given in (("final.mdl", decoding_model), ("HCLG.fst", graph))
                                  if given is None))
-    words = settings.words or (Path(graph).parent / "words.txt" if graph is not None else None)
+    beside_graph = Path(graph).parent / "words.txt" if graph is not None else None
+    words = settings.words or (beside_graph if beside_graph is not None and beside_graph.is_file() else None)
     scale, source = run.acoustic_scale
     log.info("export: acoustic scale %g (%s)", scale, source)
-    command = latgen_command(out_dir, model=decoding_model or "final.mdl", graph=graph or "HCLG.fst",
-                             words=words if words is not None and Path(words).is_file() else None,
+    command = latgen_command(out_dir, model=decoding_model or "final.mdl", graph=graph or "HCLG.fst", words=words,
                              acoustic_scale=scale, beam=settings.beam, max_active=settings.max_active)
     return LoglikesExport(ark=ark, latgen_command=command)
